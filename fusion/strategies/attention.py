@@ -1,0 +1,48 @@
+"""Modality-level attention: attention pooling within each modality, then a learned multi-head query
+attends over the present modalities."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+
+
+class ModalityAttentionFusion(nn.Module):
+    """a_{h,m} = softmax_m(q_h · k_{h,m} / sqrt(d_h)) over present modalities; z = W_o concat_h Σ_m a_{h,m} v_{h,m}.
+
+    Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights (B, M) is the
+    mean over heads, head_weights (B, H, M) the per-head values; absent modalities get exactly 0.
+    """
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
+                 heads: int = 4):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model {d_model} must be divisible by heads {heads}")
+        self.modalities, self.heads, self.head_dim = modalities, heads, d_model // heads
+        self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
+        self.query = nn.Parameter(torch.randn(heads, self.head_dim) * 0.02)
+        self.key = nn.Linear(d_model, d_model)
+        self.value = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.head = classifier(d_model, num_classes, dropout)
+
+    def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
+        pooled, token_weights = {}, {}
+        for m in self.modalities:
+            pooled[m], token_weights[m] = self.pools[m](tokens[m])
+        summaries = torch.stack([pooled[m] for m in self.modalities], dim=1)  # (B, M, d)
+        present = torch.stack([tokens[m].present for m in self.modalities], dim=1)  # (B, M)
+        batch, num_modalities, _ = summaries.shape
+        keys = self.key(summaries).view(batch, num_modalities, self.heads, self.head_dim)
+        values = self.value(summaries).view(batch, num_modalities, self.heads, self.head_dim)
+        scores = torch.einsum("hd,bmhd->bhm", self.query, keys) / math.sqrt(self.head_dim)
+        head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
+        fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)
+        return StrategyOutput(logits=self.head(self.out(fused)), pooled=pooled,
+                              modality_weights=head_weights.mean(1), head_weights=head_weights,
+                              token_weights=token_weights)

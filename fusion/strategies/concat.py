@@ -1,0 +1,27 @@
+"""Feature-level baseline: pooled embeddings concatenated -> MLP -> logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import ModalityTokens, StrategyOutput, classifier, masked_mean
+
+
+class ConcatFusion(nn.Module):
+    """Concatenate each modality's mean-pooled tokens; an absent modality is a learned "absent" vector.
+
+    No attention, so no modality or token weights: the explanation is the Shapley contributions.
+    """
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.modalities = modalities
+        self.absent = nn.ParameterDict({m: nn.Parameter(torch.zeros(d_model)) for m in modalities})
+        self.mix = nn.Sequential(nn.Linear(len(modalities) * d_model, d_model), nn.GELU(), nn.Dropout(dropout))
+        self.head = classifier(d_model, num_classes, dropout)
+
+    def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
+        pooled = {m: masked_mean(tokens[m].values, tokens[m].mask) for m in self.modalities}
+        parts = [torch.where(tokens[m].present[:, None], pooled[m], self.absent[m]) for m in self.modalities]
+        return StrategyOutput(logits=self.head(self.mix(torch.cat(parts, dim=-1))), pooled=pooled, token_weights={})

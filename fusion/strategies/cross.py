@@ -1,0 +1,82 @@
+"""Cross-modal transformer ("cross-encoder"): [CLS] + all modality tokens through pre-LN encoder layers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import ModalityTokens, StrategyOutput, classifier, masked_mean
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN transformer encoder layer that also returns its attention probabilities (B, H, L, L)."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attention = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.norm1(x)
+        attended, probs = self.attention(h, h, h, key_padding_mask=padding, need_weights=True,
+                                         average_attn_weights=False)
+        x = x + attended
+        return x + self.mlp(self.norm2(x)), probs
+
+
+def attention_rollout(attentions: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema, 2020): (B, H, L, L) per layer -> (B, L, L).
+
+    Each layer's head-averaged attention is mixed with the identity for the residual path,
+    0.5·A + 0.5·I, rows renormalised, and the layers multiplied from first to last.
+    """
+    rollout = None
+    for probs in attentions:
+        mixed = 0.5 * probs.mean(1) + 0.5 * torch.eye(probs.shape[-1], device=probs.device, dtype=probs.dtype)
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        rollout = mixed if rollout is None else mixed @ rollout
+    return rollout
+
+
+class CrossEncoderFusion(nn.Module):
+    """[CLS] + every modality's tokens (each carries its modality embedding; padding is masked) through
+    ``layers`` pre-LN layers; the head reads [CLS].
+
+    Token weights are the rollout from [CLS] to each token, renormalised within a modality; a modality's
+    weight is the rollout mass on its tokens, renormalised over the present modalities.
+    """
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
+                 heads: int = 4, layers: int = 2):
+        super().__init__()
+        self.modalities = modalities
+        self.cls = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = classifier(d_model, num_classes, dropout)
+
+    def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
+        parts = [tokens[m] for m in self.modalities]
+        batch = parts[0].values.shape[0]
+        x = torch.cat([self.cls.expand(batch, 1, -1)] + [p.values for p in parts], dim=1)
+        real = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device)] + [p.mask for p in parts], 1)
+        attentions = []
+        for layer in self.layers:
+            x, probs = layer(x, ~real)
+            attentions.append(probs)
+        cls_rollout = attention_rollout(attentions)[:, 0]  # (B, L)
+
+        token_weights, mass, start = {}, [], 1
+        for m, part in zip(self.modalities, parts):
+            share = cls_rollout[:, start:start + part.mask.shape[1]] * part.mask
+            start += part.mask.shape[1]
+            total = share.sum(1, keepdim=True)
+            token_weights[m] = share / total.clamp(min=1e-12)
+            mass.append(total.squeeze(1) * part.present)
+        mass = torch.stack(mass, dim=1)
+        pooled = {m: masked_mean(p.values, p.mask) for m, p in zip(self.modalities, parts)}
+        return StrategyOutput(logits=self.head(self.norm(x[:, 0])), pooled=pooled,
+                              modality_weights=mass / mass.sum(1, keepdim=True).clamp(min=1e-12),
+                              token_weights=token_weights, attentions=tuple(attentions))

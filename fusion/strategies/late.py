@@ -1,0 +1,39 @@
+"""Decision-level (late) fusion: one classifier per modality, log-probabilities mixed by a learned gate."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+
+
+class LateFusion(nn.Module):
+    """fused log p = Σ_m a_m log p_m, a = softmax over present modalities of gate(pooled_m).
+
+    Each modality is attention-pooled (so it has token weights) and classified on its own; the gate
+    scores each modality from its own summary, which lets it learn how reliable that input looks.
+    """
+
+    has_unimodal_classifiers = True
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.modalities = modalities
+        self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
+        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.gates = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, 64), nn.GELU(),
+                                                     nn.Linear(64, 1)) for m in modalities})
+
+    def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
+        pooled, token_weights, logits, gate_scores = {}, {}, {}, []
+        for m in self.modalities:
+            pooled[m], token_weights[m] = self.pools[m](tokens[m])
+            logits[m] = self.classifiers[m](pooled[m])
+            gate_scores.append(self.gates[m](pooled[m]).squeeze(-1))
+        present = torch.stack([tokens[m].present for m in self.modalities], dim=1)
+        weights = masked_softmax(torch.stack(gate_scores, dim=1), present)  # (B, M)
+        log_probs = torch.stack([torch.log_softmax(logits[m], -1) for m in self.modalities], dim=1)
+        fused = torch.einsum("bm,bmc->bc", weights, log_probs)
+        return StrategyOutput(logits=fused, pooled=pooled, modality_weights=weights, token_weights=token_weights,
+                              unimodal_logits=logits)

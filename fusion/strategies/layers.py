@@ -1,0 +1,109 @@
+"""Building blocks shared by the fusion strategies: projection to the shared width and attention pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModalityTokens:
+    """One modality's tokens after projection to the shared width d.
+
+    values:  (B, T, d) projected tokens plus the modality embedding.
+    mask:    (B, T) bool, real tokens.
+    present: (B,) bool, rows where this modality was given (a row with no real token is absent).
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    present: torch.Tensor
+
+
+@dataclass
+class StrategyOutput:
+    """What a strategy returns; ``FusionModel`` turns it into a ``FusionOutput``.
+
+    logits: (B, C). modality_weights: (B, M) over the model's modalities, or None.
+    head_weights: (B, H, M) per attention head, or None. token_weights: {modality: (B, T_m)}.
+    pooled: {modality: (B, d)} per-modality summaries, fed to the auxiliary unimodal heads.
+    unimodal_logits: {modality: (B, C)} when the strategy has its own per-modality classifiers.
+    attentions: per layer (B, H, L, L) attention probabilities (cross-encoder only).
+    """
+
+    logits: torch.Tensor
+    pooled: dict[str, torch.Tensor]
+    modality_weights: torch.Tensor | None = None
+    head_weights: torch.Tensor | None = None
+    token_weights: dict[str, torch.Tensor] | None = None
+    unimodal_logits: dict[str, torch.Tensor] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over ``dim`` restricted to ``mask``; rows with nothing allowed give all zeros (not NaN)."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=dim)
+    return torch.nan_to_num(weights, nan=0.0)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, d), (B, T) -> (B, d), mean over real tokens (zeros for a row without any)."""
+    weights = mask.unsqueeze(-1).to(values.dtype)
+    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def pool_frames(values: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average every ``stride`` consecutive tokens (masked), (B, T, D) -> (B, ceil(T/stride), D).
+
+    Windows start at fixed positions, so a row pools the same way alone or padded in a batch.
+    """
+    if stride <= 1:
+        return values, mask
+    length = values.shape[1]
+    pad = (-length) % stride
+    weights = F.pad(mask.to(values.dtype), (0, pad))
+    summed = F.pad(values * mask.unsqueeze(-1), (0, 0, 0, pad))
+    windows = weights.shape[1] // stride
+    counts = weights.view(-1, windows, stride).sum(-1)
+    pooled = summed.view(values.shape[0], windows, stride, -1).sum(2) / counts.clamp(min=1.0).unsqueeze(-1)
+    return pooled, counts > 0
+
+
+class ModalityProjection(nn.Module):
+    """LayerNorm + Linear from an encoder's width to d, plus a learned modality embedding."""
+
+    def __init__(self, in_dim: int, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.linear = nn.Linear(in_dim, d_model)
+        self.embedding = nn.Parameter(torch.zeros(d_model))
+        nn.init.normal_(self.embedding, std=0.02)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> ModalityTokens:
+        projected = (self.linear(self.norm(values)) + self.embedding) * mask.unsqueeze(-1)
+        return ModalityTokens(projected, mask, mask.any(1))
+
+
+class AttentionPool(nn.Module):
+    """Additive attention pooling over one modality's tokens: weights sum to 1 under the mask.
+
+    (B, T, d), (B, T) -> pooled (B, d), weights (B, T).
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh(), nn.Linear(d_model, 1))
+
+    def forward(self, tokens: ModalityTokens) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = masked_softmax(self.score(tokens.values).squeeze(-1), tokens.mask)
+        return torch.einsum("bt,btd->bd", weights, tokens.values), weights
+
+
+def classifier(d_model: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """The head every strategy ends with: (B, d) -> (B, C)."""
+    return nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(d_model, num_classes))
