@@ -36,6 +36,8 @@ class FusionOutput:
     unimodal_logits: {modality: (B, C)} what each modality alone predicts (auxiliary heads).
     present: (B, M) bool, which modalities each row had.
     contributions: (B, M) exact Shapley values (see ``FusionModel.shapley``), when asked for.
+    subset_probs: {modalities kept: (B, C)} the fused prediction with only those modalities (the
+        Shapley coalitions, computed alongside contributions; a row lacking one of them is meaningless).
     attentions: per layer (B, H, L, L) attention probabilities (``cross`` only).
     """
 
@@ -47,6 +49,7 @@ class FusionOutput:
     token_weights: dict[str, torch.Tensor] = field(default_factory=dict)
     unimodal_logits: dict[str, torch.Tensor] = field(default_factory=dict)
     contributions: torch.Tensor | None = None
+    subset_probs: dict[tuple[str, ...], torch.Tensor] = field(default_factory=dict)
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
@@ -119,12 +122,13 @@ class FusionModel(nn.Module):
             token_weights=out.token_weights or {}, unimodal_logits=unimodal, attentions=out.attentions,
         )
         if contributions:
-            result.contributions = self.shapley(projected, result.logits.argmax(-1))
+            result.contributions, result.subset_probs = self.shapley(projected, result.logits.argmax(-1))
         return result
 
     @torch.no_grad()
-    def shapley(self, projected: dict[str, ModalityTokens], target: torch.Tensor) -> torch.Tensor:
-        """Exact Shapley value of each modality for log p(target) (B,) -> (B, M).
+    def shapley(self, projected: dict[str, ModalityTokens], target: torch.Tensor):
+        """Exact Shapley value of each modality for log p(target) (B,) -> (B, M), and the coalitions'
+        predictions {modalities kept: (B, C) probs}.
 
         Value function: v(S) = log p(target | only the modalities in S), computed by masking the
         already-computed tokens (encoders are not re-run; all non-empty coalitions go through the
@@ -147,6 +151,8 @@ class FusionModel(nn.Module):
         log_probs = torch.log_softmax(self.strategy(stacked).logits, -1).view(len(coalitions), batch, -1)
         values = {c: log_probs[k].gather(1, target[:, None]).squeeze(1) for k, c in enumerate(coalitions)}
         values[(False,) * num] = self.log_prior[target]
+        subset_probs = {tuple(m for m, kept in zip(self.modalities, c) if kept): log_probs[k].exp()
+                        for k, c in enumerate(coalitions)}
 
         phi = torch.zeros(batch, num, device=target.device)
         for row in range(batch):
@@ -160,7 +166,7 @@ class FusionModel(nn.Module):
                         without = tuple(j in subset for j in range(num))
                         with_i = tuple(j in subset or j == i for j in range(num))
                         phi[row, i] += weight * (values[with_i][row] - values[without][row])
-        return phi
+        return phi, subset_probs
 
     # --- checkpoints -------------------------------------------------------------------------------
 

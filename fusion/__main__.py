@@ -1,0 +1,125 @@
+"""Command line: ``python -m fusion {predict,data,train,evaluate} ...`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .inputs import InputError
+
+
+def cmd_predict(args) -> int:
+    from .predict import load_model, predict
+
+    if not (args.image or args.audio or args.text):
+        raise InputError("Nothing to predict from: give --image, --audio and/or --text.")
+    model = load_model(args.model, args.device)
+    p = predict(model, image=args.image, audio=args.audio, text=args.text)
+    if args.json:
+        print(json.dumps(p.to_dict()))
+        return 0
+    print(f"prediction: {p.label}   ({p.strategy} fusion of {', '.join(p.modalities)})")
+    for label, prob in p.top(3):
+        print(f"  {label:>8}  {prob:6.1%}")
+    print(f"\n  {'modality':<9}{'weight':>8}{'contribution':>14}   alone says")
+    for m in p.modalities:
+        weight = "—" if p.modality_weights is None else f"{p.modality_weights[m]:.2f}"
+        alone = p.unimodal[m]
+        print(f"  {m:<9}{weight:>8}{p.contributions[m]:>+14.2f}   {alone['label']} ({alone['prob']:.0%})")
+    for note in p.notes:
+        print(f"note: {note}")
+    print(f"\n{p.timings_ms['total']:.0f} ms")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data.digits import build_digits
+
+    paths = build_digits(args.out, seed=args.seed, size=args.size)
+    for split, path in paths.items():
+        print(f"{split}: {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      consistency_weight=args.consistency_weight, seed=args.seed, image_size=args.image_size,
+                      image_preprocessing=args.image_preprocessing)
+    result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
+    print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    metrics = evaluate(args.model, args.manifest, args.report, cache_dir=args.cache, device=args.device or "cpu")
+    print(json.dumps({k: metrics[k] for k in ("subsets", "mean_relative_robustness", "conflict")}, indent=1))
+    print(f"report: {args.report}/report.md")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+
+    root = argparse.ArgumentParser(prog="python -m fusion", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="predict from an image, an audio file and/or a text")
+    p.add_argument("--model", help="model folder (default: the shipped digits model)")
+    p.add_argument("--image")
+    p.add_argument("--audio")
+    p.add_argument("--text")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("data", help="build a built-in dataset")
+    p.add_argument("name", choices=["digits"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=["small", "full"], default="full")
+    p.set_defaults(run=cmd_data)
+
+    defaults = TrainConfig()
+    p = sub.add_parser("train", help="train a fusion head on CSV manifests (image,audio,text,label)")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--fusion", choices=["concat", "attention", "cross", "late"], default=defaults.fusion)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--image-size", type=int, default=defaults.image_size)
+    p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
+                   help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
+    p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a model folder and write a report")
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--report", required=True)
+    p.add_argument("--cache")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_evaluate)
+    return root
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (InputError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

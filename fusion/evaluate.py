@@ -1,0 +1,208 @@
+"""Evaluate a model folder on a manifest: subsets, robustness to corruption, conflicts, cost.
+
+    python -m fusion evaluate --model DIR --manifest TEST.csv --report OUT/
+
+Writes ``report.md``, ``metrics.json`` and PNG plots. Robustness follows MultiBench: accuracy against
+corruption severity 0..1 per modality, and its area under the curve ("relative robustness").
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .data.manifest import read_manifest  # noqa: E402
+from .features import FeatureCache  # noqa: E402
+from .predict import load_model, predict  # noqa: E402
+from .train import SplitFeatures, load_split, make_batch  # noqa: E402
+
+SEVERITIES = [round(0.1 * i, 1) for i in range(11)]
+
+
+@torch.no_grad()
+def run(model, split: SplitFeatures, rows: list[int], batch: int = 250) -> dict:
+    """Predictions, modality weights and labels for ``rows`` of a split."""
+    preds, weights, labels = [], [], []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        tokens, y, _, _ = make_batch(split, chunk, model, None, None)
+        out = model(tokens)
+        preds.append(out.logits.argmax(-1))
+        labels.append(y)
+        if out.modality_weights is not None:
+            weights.append(out.modality_weights)
+    return {"pred": torch.cat(preds).numpy(), "label": torch.cat(labels).numpy(),
+            "weights": torch.cat(weights).numpy() if weights else None}
+
+
+def macro_f1(pred: np.ndarray, label: np.ndarray, classes: int) -> float:
+    scores = []
+    for c in range(classes):
+        tp = np.sum((pred == c) & (label == c))
+        denominator = np.sum(pred == c) + np.sum(label == c)
+        scores.append(2 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores))
+
+
+def with_modalities(split: SplitFeatures, keep, modalities) -> SplitFeatures:
+    n = len(split.labels)
+    return SplitFeatures(split.labels, {m: split.clean[m] if m in keep else [None] * n for m in modalities}, {}, {})
+
+
+def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", latency_rows: int = 20) -> dict:
+    loaded = load_model(model_dir, device)
+    model = loaded.fusion.to("cpu")
+    modalities = list(model.modalities)
+    rows_data = read_manifest(manifest)
+    cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", loaded.encoders)
+    split = load_split(cache, rows_data, loaded.labels, modalities, augment=False, name="test")
+    complete = [i for i in range(len(rows_data)) if all(split.clean[m][i] is not None for m in modalities)]
+    classes = len(loaded.labels)
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    metrics: dict = {"model": str(model_dir), "strategy": model.strategy_name, "rows": len(rows_data),
+                     "complete_rows": len(complete)}
+
+    # 1. Every non-empty subset of modalities, clean inputs.
+    subsets = {}
+    for size in range(1, len(modalities) + 1):
+        for keep in itertools.combinations(modalities, size):
+            rows = [i for i in range(len(rows_data)) if all(split.clean[m][i] is not None for m in keep)]
+            r = run(model, with_modalities(split, keep, modalities), rows)
+            subsets["+".join(keep)] = {"accuracy": float(np.mean(r["pred"] == r["label"])),
+                                       "macro_f1": macro_f1(r["pred"], r["label"], classes), "n": len(rows)}
+            if size == len(modalities):
+                clean_all = r
+    metrics["subsets"] = subsets
+    confusion = np.zeros((classes, classes), dtype=int)
+    np.add.at(confusion, (clean_all["label"], clean_all["pred"]), 1)
+    metrics["confusion"] = confusion.tolist()
+    clean_weights = None if clean_all["weights"] is None else clean_all["weights"].mean(0)
+
+    # 2. Corruption sweeps: one modality corrupted at severity s, the others clean.
+    sweeps = {}
+    for mi, m in enumerate(modalities):
+        accs, mean_w = [], []
+        for s in SEVERITIES:
+            corrupted = cache.tokens(m, [rows_data[i][m] for i in complete], s, complete, progress=f"{m} s={s}")
+            column = [None] * len(rows_data)
+            for i, f in zip(complete, corrupted):
+                column[i] = f
+            r = run(model, SplitFeatures(split.labels, {**split.clean, m: column}, {}, {}), complete)
+            accs.append(float(np.mean(r["pred"] == r["label"])))
+            mean_w.append(None if r["weights"] is None else float(r["weights"][:, mi].mean()))
+        sweeps[m] = {"accuracy": accs, "mean_weight": mean_w,
+                     "relative_robustness": float(np.trapezoid(accs, SEVERITIES))}
+    metrics["corruption"] = sweeps
+    metrics["mean_relative_robustness"] = float(np.mean([s["relative_robustness"] for s in sweeps.values()]))
+
+    # 3. Conflicts: one modality names another class (a real sample of it); the other two agree.
+    conflicts = {}
+    if len(modalities) >= 3:
+        labels = split.labels.numpy()
+        for mi, m in enumerate(modalities):
+            column = [None] * len(rows_data)
+            for k, i in enumerate(complete):
+                # the next complete row (cyclically) whose label differs: deterministic, every class appears
+                j = next(complete[(k + d) % len(complete)] for d in range(1, len(complete))
+                         if labels[complete[(k + d) % len(complete)]] != labels[i])
+                column[i] = split.clean[m][j]
+            r = run(model, SplitFeatures(split.labels, {**split.clean, m: column}, {}, {}), complete)
+            conflicts[m] = {"accuracy_vs_agreeing_pair": float(np.mean(r["pred"] == r["label"])),
+                            "mean_weight_odd_one": None if r["weights"] is None else float(r["weights"][:, mi].mean()),
+                            "clean_mean_weight": None if clean_weights is None else float(clean_weights[mi])}
+    metrics["conflict"] = conflicts
+
+    # 4. Cost: parameters and latency through the serving path (fusion.predict).
+    metrics["parameters"] = {"fusion": sum(p.numel() for p in model.parameters()),
+                             **{m: sum(p.numel() for p in e.parameters()) for m, e in loaded.encoders.items()}}
+    latencies = []
+    for i in complete[:latency_rows]:
+        row = rows_data[i]
+        start = time.perf_counter()
+        predict(loaded, image=row["image"], audio=row["audio"], text=row["text"])
+        latencies.append((time.perf_counter() - start) * 1000)
+    metrics["latency_ms"] = {"p50": float(np.median(latencies)) if latencies else None,
+                             "device": str(loaded.device), "requests": len(latencies)}
+
+    (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    plot_report(metrics, loaded.labels, report_dir)
+    (report_dir / "report.md").write_text(render_report(metrics))
+    return metrics
+
+
+def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
+    sweeps = metrics["corruption"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for m, s in sweeps.items():
+        axes[0].plot(SEVERITIES, s["accuracy"], marker="o", label=m)
+        if s["mean_weight"][0] is not None:
+            axes[1].plot(SEVERITIES, s["mean_weight"], marker="o", label=m)
+    axes[0].set(title="Accuracy, one modality corrupted", xlabel="severity", ylabel="accuracy", ylim=(0, 1.02))
+    axes[1].set(title="Weight of the corrupted modality", xlabel="severity", ylabel="mean weight", ylim=(0, 1))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "robustness.png", dpi=110)
+    plt.close(fig)
+
+    confusion = np.array(metrics["confusion"])
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
+           xlabel="predicted", ylabel="true", title="Confusion (all modalities)")
+    for (i, j), v in np.ndenumerate(confusion):
+        if v:
+            ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "k")
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=110)
+    plt.close(fig)
+
+    subsets = metrics["subsets"]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh(list(subsets), [s["accuracy"] for s in subsets.values()], color="#4C72B0")
+    ax.set(xlim=(min(0.8, min(s["accuracy"] for s in subsets.values())), 1), xlabel="accuracy",
+           title="Accuracy by modalities given")
+    fig.tight_layout()
+    fig.savefig(out / "subsets.png", dpi=110)
+    plt.close(fig)
+
+
+def render_report(metrics: dict) -> str:
+    lines = [f"# Evaluation: {metrics['strategy']} ({metrics['model']})", "",
+             f"{metrics['rows']} test rows ({metrics['complete_rows']} with every modality).", "",
+             "## Accuracy by modalities given", "", "| modalities | accuracy | macro-F1 | n |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['accuracy']:.4f} | {v['macro_f1']:.4f} | {v['n']} |" for k, v in metrics["subsets"].items()]
+    lines += ["", "![subsets](subsets.png) ![confusion](confusion.png)", "",
+              "## Robustness: one modality corrupted (others clean)", "",
+              "| modality | " + " | ".join(f"s={s}" for s in SEVERITIES) + " | relative robustness (AUC) |",
+              "|---" * (len(SEVERITIES) + 2) + "|"]
+    for m, s in metrics["corruption"].items():
+        lines.append(f"| {m} acc | " + " | ".join(f"{a:.3f}" for a in s["accuracy"]) +
+                     f" | {s['relative_robustness']:.4f} |")
+        if s["mean_weight"][0] is not None:
+            lines.append(f"| {m} weight | " + " | ".join(f"{w:.3f}" for w in s["mean_weight"]) + " | |")
+    lines += ["", f"Mean relative robustness: **{metrics['mean_relative_robustness']:.4f}**", "",
+              "![robustness](robustness.png)", "", "## Conflicts: one modality names another digit", "",
+              "| odd modality | accuracy w.r.t. the agreeing pair | its mean weight | its clean weight |",
+              "|---|---|---|---|"]
+    for m, c in metrics["conflict"].items():
+        w = "—" if c["mean_weight_odd_one"] is None else f"{c['mean_weight_odd_one']:.3f}"
+        cw = "—" if c["clean_mean_weight"] is None else f"{c['clean_mean_weight']:.3f}"
+        lines.append(f"| {m} | {c['accuracy_vs_agreeing_pair']:.4f} | {w} | {cw} |")
+    p = metrics["parameters"]
+    lines += ["", "## Cost", "", "Parameters: " + ", ".join(f"{k} {v:,}" for k, v in p.items()), "",
+              f"Latency through `fusion.predict` (files decoded, explanations on): p50 "
+              f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
+              f"over {metrics['latency_ms']['requests']} requests.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Frozen-encoder features cached on disk, once per (encoder, input, corruption).
+
+Training and evaluating a fusion head then takes minutes on a laptop CPU: the encoders run once per
+file, and every later epoch, strategy or evaluation reads their tokens back. Decoding goes through
+``fusion.predict.decode_inputs``, so the tokens are exactly what serving computes for the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .encoders import Encoder, Tokens
+from .predict import decode_inputs
+
+BATCH = 16
+
+
+def encoder_key(encoder: Encoder) -> str:
+    """Folder name for one encoder's cache: its spec plus the options that change its output."""
+    options = {k: getattr(encoder, k) for k in ("size", "preprocessing") if hasattr(encoder, k)}
+    digest = hashlib.sha1(json.dumps([encoder.spec, options], sort_keys=True).encode()).hexdigest()[:10]
+    return f"{encoder.modality}-{encoder.spec.replace('/', '_').replace(':', '_')}-{digest}"
+
+
+def item_key(modality: str, value: str, severity: float, seed: int) -> str:
+    """A cache entry is named by what went in: the file (path, size, mtime) or text, and the corruption."""
+    if modality != "text":
+        stat = Path(value).stat()
+        value = f"{Path(value).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha1(f"{modality}|{value}|{severity:.3f}|{seed}".encode()).hexdigest()
+
+
+class FeatureCache:
+    """Per-item token files under ``root/<encoder key>/<item key>.safetensors`` (fp16 real tokens only)."""
+
+    def __init__(self, root: str | Path, encoders: dict[str, Encoder]):
+        self.root, self.encoders = Path(root), encoders
+
+    def tokens(self, modality: str, values: list[str], severity: float | list[float] = 0.0,
+               seed: int | list[int] = 0, progress: str | None = None) -> list[dict]:
+        """Cached features for a list of files/texts -> list of {"values": (T, D), "meta": ...} per item.
+
+        ``severity``/``seed`` (scalars or one per item) corrupt the decoded input before encoding.
+        """
+        n = len(values)
+        severities = severity if isinstance(severity, list) else [severity] * n
+        seeds = seed if isinstance(seed, list) else [seed] * n
+        encoder = self.encoders[modality]
+        folder = self.root / encoder_key(encoder)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = [item_key(modality, v, s, sd) for v, s, sd in zip(values, severities, seeds)]
+        missing = sorted({i for i, k in enumerate(keys) if not (folder / f"{k}.safetensors").exists()})
+        steps = range(0, len(missing), BATCH)
+        for start in tqdm(steps, desc=progress, disable=progress is None or not missing, leave=False):
+            chunk = missing[start:start + BATCH]
+            items = []
+            for i in chunk:
+                decoded, _ = decode_inputs(self.encoders, **{modality: values[i]},
+                                           corruption={modality: severities[i]}, seed=seeds[i])
+                items.append(decoded[modality])
+            encoded = encoder.encode(items)
+            for row, i in enumerate(chunk):
+                self.save(folder / f"{keys[i]}.safetensors", encoded, row)
+        return [self.load(folder / f"{k}.safetensors") for k in keys]
+
+    @staticmethod
+    def save(path: Path, encoded: Tokens, row: int) -> None:
+        real = encoded.mask[row]
+        tensors = {"values": encoded.values[row][real].to(torch.float16).cpu().contiguous()}
+        meta = {"grid": json.dumps(encoded.grid), "seconds_per_token": json.dumps(encoded.seconds_per_token),
+                "token_strings": json.dumps(encoded.token_strings[row] if encoded.token_strings else None)}
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, tmp, metadata=meta)
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: Path) -> dict:
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as f:
+            meta = {k: json.loads(v) for k, v in f.metadata().items()}
+        return {"values": load_file(path)["values"], **meta}
+
+
+def collate(items: list[dict | None], dim: int, device="cpu") -> Tokens | None:
+    """Cached items (None = absent in that row) -> a padded Tokens batch, or None if all are absent."""
+    if all(item is None for item in items):
+        return None
+    length = max(item["values"].shape[0] for item in items if item is not None)
+    values = torch.zeros(len(items), length, dim)
+    mask = torch.zeros(len(items), length, dtype=torch.bool)
+    for row, item in enumerate(items):
+        if item is not None:
+            n = item["values"].shape[0]
+            values[row, :n], mask[row, :n] = item["values"].float(), True
+    first = next(item for item in items if item is not None)
+    grid = tuple(first["grid"]) if first.get("grid") else None
+    pooled = (values * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    return Tokens(values.to(device), mask.to(device), pooled.to(device), grid, first.get("seconds_per_token"),
+                  [item.get("token_strings") or [] if item else [] for item in items])

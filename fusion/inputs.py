@@ -1,0 +1,137 @@
+"""Decoding raw user inputs (paths, arrays, PIL images) into each encoder's canonical form, with limits.
+
+Every problem a user can cause is an ``InputError`` whose message can be shown as is.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from PIL import Image, UnidentifiedImageError
+
+MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
+MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are cut, with a note
+MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
+MAX_FILE_BYTES = 50 * 1024 * 1024
+SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
+
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+
+class InputError(ValueError):
+    """An input that cannot be used; the message is meant for the user."""
+
+
+def check_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise InputError(f"The {what} file {path.name!r} does not exist.")
+    if path.stat().st_size == 0:
+        raise InputError(f"The {what} file {path.name!r} is empty.")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(f"The {what} file {path.name!r} is larger than {MAX_FILE_BYTES // 2**20} MB.")
+    return path
+
+
+def load_image(image) -> np.ndarray:
+    """A path, PIL image or array -> RGB uint8 H×W×3 (alpha composited on white)."""
+    from .encoders.image import to_rgb_array
+
+    if isinstance(image, (str, os.PathLike)):
+        path = check_file(Path(image), "image")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as opened:
+                    if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                        raise InputError(f"The image is too large ({opened.width}×{opened.height} pixels).")
+                    opened.draft("RGB", (2048, 2048))  # JPEG: decode at reduced size, much faster
+                    opened.load()
+                    image = opened.copy()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError("The image is too large to decode safely.") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise InputError(f"Could not read {path.name!r} as an image ({type(error).__name__}).") from None
+    elif isinstance(image, Image.Image) and image.width * image.height > MAX_IMAGE_PIXELS:
+        raise InputError(f"The image is too large ({image.width}×{image.height} pixels).")
+    elif isinstance(image, np.ndarray) and image.ndim >= 2 and image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+        raise InputError(f"The image is too large ({image.shape[1]}×{image.shape[0]} pixels).")
+    try:
+        return to_rgb_array(image)
+    except ValueError as error:
+        raise InputError(f"Unusable image: {error}") from None
+
+
+def load_audio_file(path) -> tuple[int, np.ndarray]:
+    """Read at most MAX_AUDIO_SECONDS of an audio file -> (sample_rate, array in the file's own scale)."""
+    path = check_file(Path(path), "audio")
+    try:
+        with soundfile.SoundFile(path) as f:
+            frames = min(f.frames, int(f.samplerate * MAX_AUDIO_SECONDS)) if f.frames > 0 else -1
+            data = f.read(frames, dtype="float32", always_2d=False)
+            return f.samplerate, data
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError):
+        pass
+    try:  # compressed formats soundfile cannot read (mp3, m4a, webm): librosa's audioread/ffmpeg path
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(path, sr=None, mono=False, duration=MAX_AUDIO_SECONDS)
+        return int(rate), data.T if data.ndim == 2 else data
+    except Exception:  # librosa/audioread raise many unrelated types for undecodable files
+        raise InputError(f"Could not read {path.name!r} as audio.") from None
+
+
+def load_audio(audio) -> tuple[np.ndarray, list[str]]:
+    """A path or (sample_rate, array) -> (mono float32 16 kHz waveform, notes for the user).
+
+    Raises InputError for unusable audio; silent audio is returned with a note (the caller drops it).
+    """
+    from .encoders.audio import load_audio as to_16k_mono
+
+    notes = []
+    if isinstance(audio, (str, os.PathLike)):
+        audio = load_audio_file(audio)
+    if not (isinstance(audio, (tuple, list)) and len(audio) == 2):
+        raise InputError("Audio must be a file path or a (sample_rate, samples) pair.")
+    rate, samples = audio
+    samples = np.asarray(samples)
+    if not np.issubdtype(samples.dtype, np.number) or samples.dtype.kind == "c":
+        raise InputError(f"Audio samples must be real numbers, got {samples.dtype}.")
+    if samples.size == 0:
+        raise InputError("The audio clip is empty.")
+    if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
+        notes.append("Audio contained NaN/Inf samples; they were treated as silence.")
+    try:
+        rate = int(rate)
+    except (TypeError, ValueError):
+        raise InputError(f"Invalid sample rate {rate!r}.") from None
+    if not 1000 <= rate <= 384_000:
+        raise InputError(f"Unsupported sample rate {rate} Hz.")
+    if samples.shape[0] / rate > MAX_AUDIO_SECONDS and samples.shape[0] >= samples.shape[-1]:
+        notes.append(f"Audio longer than {MAX_AUDIO_SECONDS:.0f} s was cut to its first {MAX_AUDIO_SECONDS:.0f} s.")
+    try:
+        waveform = to_16k_mono((rate, samples))
+    except ValueError as error:
+        raise InputError(f"Unusable audio: {error}") from None
+    return waveform, notes
+
+
+def load_text(text) -> tuple[str, list[str]]:
+    """Any text -> (cleaned text, notes); only whitespace means no text."""
+    if not isinstance(text, str):
+        raise InputError("Text must be a string.")
+    text = text.replace("\x00", " ").strip()
+    notes = []
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        notes.append(f"Text longer than {MAX_TEXT_CHARS} characters was cut.")
+    return text, notes
+
+
+def is_silent(waveform: np.ndarray) -> bool:
+    return waveform.size == 0 or float(np.abs(waveform).max()) < SILENCE_PEAK

@@ -1,0 +1,260 @@
+"""The one predict path: the app, the CLI, the evaluation and the tests all go through ``predict``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .corrupt import CORRUPTIONS
+from .encoders import Encoder, load_encoder, resolve_device
+from .inputs import InputError, is_silent, load_audio, load_image, load_text
+from .model import FusionModel
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "digits-attention"
+SAMPLE_RATE = 16000
+_ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}
+
+
+@dataclass
+class LoadedModel:
+    """A fusion model with the encoders its config names, ready to predict."""
+
+    fusion: FusionModel
+    encoders: dict[str, Encoder]
+    device: torch.device
+    path: Path
+
+    @property
+    def labels(self) -> list[str]:
+        return self.fusion.labels
+
+    @property
+    def strategy(self) -> str:
+        return self.fusion.strategy_name
+
+
+def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
+    """Load a model folder (None = the shipped default) and its encoders on ``device``.
+
+    Encoders are cached per (modality, spec, device), so several models share one set.
+    """
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    device = resolve_device(device)
+    fusion = FusionModel.from_pretrained(path, device=device)
+    encoders = {}
+    for modality, spec in fusion.config["encoders"].items():
+        try:
+            encoders[modality] = shared_encoder(modality, spec, device)
+        except (ValueError, OSError, RuntimeError) as error:
+            raise ValueError(f"config field 'encoders.{modality}' ({spec}) cannot be loaded here: {error}") from None
+        if encoders[modality].dim != fusion.config["encoder_dims"][modality]:
+            raise ValueError(f"config field 'encoder_dims.{modality}' is {fusion.config['encoder_dims'][modality]}, "
+                             f"but the encoder gives {encoders[modality].dim}.")
+    return LoadedModel(fusion, encoders, device, path)
+
+
+def shared_encoder(modality: str, spec, device=None) -> Encoder:
+    """One encoder instance per (modality, spec, device) in this process."""
+    device = resolve_device(device)
+    key = (modality, json.dumps(spec, sort_keys=True), str(device))
+    if key not in _ENCODER_CACHE:
+        _ENCODER_CACHE[key] = load_encoder(modality, spec, device)
+    return _ENCODER_CACHE[key]
+
+
+@dataclass
+class Prediction:
+    """One prediction and its explanations, as plain Python.
+
+    ``to_dict`` is the JSON the CLI prints and the API returns. ``views`` holds what the page draws
+    on (decoded image, the network's input crop, the 16-kHz waveform) and is not serialised.
+    """
+
+    label: str
+    probs: dict[str, float]
+    strategy: str
+    modalities: list[str]
+    modality_weights: dict[str, float] | None
+    contributions: dict[str, float] | None
+    unimodal: dict[str, dict]
+    token_weights: dict[str, dict]
+    subsets: list[dict]
+    timings_ms: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("label", "probs", "strategy", "modalities", "modality_weights",
+                                              "contributions", "unimodal", "token_weights", "subsets",
+                                              "timings_ms", "notes")}
+
+
+def decode_inputs(encoders: dict[str, Encoder], image=None, audio=None, text=None, corruption: dict | None = None,
+                  seed: int = 0) -> tuple[dict, list[str]]:
+    """Raw inputs -> {modality: canonical input} for the modalities ``encoders`` has, plus notes.
+
+    ``corruption`` {modality: severity in [0, 1]} degrades an input on purpose (the app's sliders).
+    """
+    notes, items = [], {}
+    if image is not None and "image" in encoders:
+        items["image"] = load_image(image)
+    if audio is not None and "audio" in encoders:
+        waveform, audio_notes = load_audio(audio)
+        notes += audio_notes
+        if is_silent(waveform):
+            notes.append("The audio is silent, so it was left out.")
+        else:
+            items["audio"] = (SAMPLE_RATE, waveform)
+    if text is not None and "text" in encoders:
+        cleaned, text_notes = load_text(text)
+        notes += text_notes
+        if cleaned:
+            items["text"] = cleaned
+    for modality, given in (("image", image), ("audio", audio), ("text", text)):
+        if given is not None and modality not in encoders:
+            notes.append(f"This model has no {modality} encoder; the {modality} was ignored.")
+    rng = np.random.default_rng(seed)
+    for modality, severity in (corruption or {}).items():
+        if modality in items and severity > 0:
+            items[modality] = CORRUPTIONS[modality](items[modality], float(severity), rng)
+    if not items:
+        wanted = ", ".join(encoders)
+        raise InputError(f"Nothing to predict from: give at least one of {wanted}." +
+                         (f" ({' '.join(notes)})" if notes else ""))
+    return items, notes
+
+
+def predict(model: LoadedModel, image=None, audio=None, text=None, explain: bool = True,
+            corruption: dict | None = None) -> Prediction:
+    """Predict from any subset of image (path, PIL or RGB array), audio (path or (rate, array)) and text.
+
+    Raises ``InputError`` (a message for the user) when nothing usable is given.
+    """
+    start = time.perf_counter()
+    items, notes = decode_inputs(model.encoders, image, audio, text, corruption)
+    decoded = time.perf_counter()
+    prediction = predict_items(model, [items], explain)[0]
+    prediction.notes = notes + prediction.notes
+    prediction.timings_ms["decode"] = round((decoded - start) * 1000, 2)
+    prediction.timings_ms["total"] = round((time.perf_counter() - start) * 1000, 2)
+    return prediction
+
+
+@torch.inference_mode()
+def predict_items(model: LoadedModel, batch: list[dict], explain: bool = True) -> list[Prediction]:
+    """Decoded inputs for B requests (each {modality: canonical input}) -> B predictions.
+
+    Each encoder runs once over the rows that have its modality; rows without it get an all-False mask.
+    """
+    timings, tokens = {}, {}
+    for modality, encoder in model.encoders.items():
+        rows = [i for i, items in enumerate(batch) if modality in items]
+        if not rows:
+            continue
+        t0 = time.perf_counter()
+        encoded = encoder.encode([batch[i][modality] for i in rows])
+        tokens[modality] = scatter_rows(encoded, rows, len(batch))
+        if encoder.device.type == "cuda":
+            torch.cuda.synchronize()
+        timings[modality] = round((time.perf_counter() - t0) * 1000, 2)
+    t0 = time.perf_counter()
+    out = model.fusion(tokens, contributions=explain)
+    out_cpu = to_cpu(out)
+    timings["fusion"] = round((time.perf_counter() - t0) * 1000, 2)
+    return [build_prediction(model, out_cpu, tokens, i, batch[i], dict(timings)) for i in range(len(batch))]
+
+
+def scatter_rows(tokens, rows: list[int], batch: int):
+    """Tokens of a subset of rows -> Tokens for the whole batch, absent rows fully masked."""
+    if len(rows) == batch:
+        return tokens
+    index = torch.tensor(rows, device=tokens.values.device)
+    values = tokens.values.new_zeros(batch, *tokens.values.shape[1:]).index_copy(0, index, tokens.values)
+    mask = tokens.mask.new_zeros(batch, tokens.mask.shape[1]).index_copy(0, index, tokens.mask)
+    pooled = tokens.pooled.new_zeros(batch, tokens.pooled.shape[1]).index_copy(0, index, tokens.pooled)
+    strings = None
+    if tokens.token_strings is not None:
+        strings = [[] for _ in range(batch)]
+        for row, s in zip(rows, tokens.token_strings):
+            strings[row] = s
+    return type(tokens)(values, mask, pooled, tokens.grid, tokens.seconds_per_token, strings)
+
+
+def to_cpu(out):
+    """Move every tensor of a FusionOutput to the CPU once (the per-row reads then stay cheap)."""
+    def move(x):
+        if isinstance(x, torch.Tensor):
+            return x.detach().float().cpu() if x.is_floating_point() else x.cpu()
+        if isinstance(x, dict):
+            return {k: move(v) for k, v in x.items()}
+        return x
+
+    return type(out)(**{k: move(v) for k, v in vars(out).items() if k != "attentions"}, attentions=None)
+
+
+def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dict, timings: dict) -> Prediction:
+    fusion, labels = model.fusion, model.labels
+    present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
+    probs = out.probs[row]
+    label = labels[int(probs.argmax())]
+
+    def per_modality(matrix):
+        return None if matrix is None else {m: round(float(matrix[row, i]), 6)
+                                            for i, m in enumerate(fusion.modalities) if m in present}
+
+    unimodal = {}
+    for m in present:
+        p = out.unimodal_logits[m][row].softmax(-1)
+        unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6)}
+
+    token_weights = {}
+    for m in present:
+        if m not in out.token_weights:
+            continue
+        weights = out.token_weights[m][row]
+        t = tokens[m]
+        if m == "image":
+            rows_, cols = t.grid
+            token_weights[m] = {"grid": [rows_, cols],
+                                "weights": weights[:rows_ * cols].view(rows_, cols).round(decimals=6).tolist()}
+        elif m == "audio":
+            pool = fusion.config["audio_pool"]
+            n = int(np.ceil(int(t.mask[row].sum()) / pool))
+            token_weights[m] = {"seconds_per_token": t.seconds_per_token * pool,
+                                "weights": weights[:n].round(decimals=6).tolist()}
+        else:
+            strings = t.token_strings[row]
+            token_weights[m] = {"tokens": strings, "weights": weights[:len(strings)].round(decimals=6).tolist()}
+
+    subsets = []
+    for kept, subset_probs in out.subset_probs.items():
+        if kept and set(kept) <= set(present):
+            p = subset_probs[row]
+            subsets.append({"modalities": list(kept), "label": labels[int(p.argmax())],
+                            "prob": round(float(p.max()), 6)})
+
+    views = {}
+    if "image" in items:
+        views["image"] = items["image"]
+        encoder = model.encoders["image"]
+        if hasattr(encoder, "preprocess"):
+            views["image_input"] = ((encoder.preprocess(items["image"]).transpose(1, 2, 0) + 1) * 127.5).astype(
+                np.uint8)
+    if "audio" in items:
+        views["audio"] = items["audio"][1]
+    if "text" in items:
+        views["text"] = items["text"]
+
+    return Prediction(
+        label=label, probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,
+        modalities=present, modality_weights=per_modality(out.modality_weights),
+        contributions=per_modality(out.contributions), unimodal=unimodal, token_weights=token_weights,
+        subsets=subsets, timings_ms=timings, views=views)

@@ -1,0 +1,249 @@
+"""Train a fusion head on frozen-encoder features from CSV manifests (any labels, any subset of columns).
+
+    python -m fusion train --manifest TRAIN.csv --val VAL.csv --fusion attention --out DIR
+
+What makes the weights mean something:
+- modality dropout: each modality of a row is absent with p (never all), so every subset works;
+- reliability training: with probability ``reliability`` one modality of a row is replaced by a
+  pure-noise input, a corrupted copy of itself, or (when the other two agree) a sample of another
+  class, while the label stays that of the rest, so the fusion learns whom to trust;
+- auxiliary unimodal heads (they say what each modality alone predicts) and an optional
+  consistency term pulling each unimodal distribution towards the fused one on clean rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.manifest import read_manifest
+from .encoders import DEFAULT_SPECS, MODALITIES, normalize_spec
+from .features import FeatureCache, collate
+from .model import FusionModel, default_config
+from .predict import shared_encoder
+
+
+@dataclass
+class TrainConfig:
+    fusion: str = "attention"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    patience: int = 5
+    modality_dropout: float = 0.3
+    reliability: float = 0.3
+    aux_weight: float = 0.5
+    consistency_weight: float = 0.0
+    corrupted_copies: bool = True
+    seed: int = 0
+    image_size: int = 128
+    image_preprocessing: str = "digit"
+
+
+def sort_labels(labels) -> list[str]:
+    """Numeric labels in numeric order, others alphabetically."""
+    labels = sorted(set(labels))
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return labels
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class SplitFeatures:
+    """Cached tokens of a split: per modality one entry per row (None where the row lacks it)."""
+
+    labels: torch.Tensor  # (N,)
+    clean: dict[str, list]
+    corrupted: dict[str, list]  # a corrupted copy per row (severity ~ U(0.3, 1)), training only
+    noise: dict[str, list]  # pure-noise inputs (severity 1), training only
+
+
+def load_split(cache: FeatureCache, rows: list[dict], labels: list[str], modalities: list[str],
+               augment: bool, name: str) -> SplitFeatures:
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({row["label"] for row in rows} - set(index))
+    if unknown:
+        raise ValueError(f"{name} has labels the training manifest lacks: {unknown[:5]}")
+    clean, corrupted, noise = {}, {}, {}
+    rng = np.random.default_rng(1234)
+    for m in modalities:
+        have = [i for i, row in enumerate(rows) if row[m]]
+        feats = cache.tokens(m, [rows[i][m] for i in have], progress=f"{name} {m}")
+        clean[m] = [None] * len(rows)
+        for i, f in zip(have, feats):
+            clean[m][i] = f
+        if augment and have:
+            severities = [float(s) for s in rng.uniform(0.3, 1.0, len(have))]
+            feats = cache.tokens(m, [rows[i][m] for i in have], severities, have, progress=f"{name} {m} corrupted")
+            corrupted[m] = [None] * len(rows)
+            for i, f in zip(have, feats):
+                corrupted[m][i] = f
+            pool = have[:: max(1, len(have) // 256)]
+            noise[m] = cache.tokens(m, [rows[i][m] for i in pool], 1.0, [10_000 + i for i in pool],
+                                    progress=f"{name} {m} noise")
+    return SplitFeatures(torch.tensor([index[row["label"]] for row in rows]), clean, corrupted, noise)
+
+
+def make_batch(split: SplitFeatures, rows: list[int], model: FusionModel, cfg: TrainConfig | None,
+               rng: random.Random | None, by_label: dict | None = None):
+    """Tokens for a batch of rows with the training augmentations when ``cfg`` is given.
+
+    Returns (tokens, labels, unimodal targets {m: (B,) with -100 where that modality says nothing}).
+    """
+    modalities = model.modalities
+    labels = split.labels[rows]
+    chosen = {m: [split.clean[m][i] for i in rows] for m in modalities}
+    targets = {m: torch.where(torch.tensor([c is not None for c in chosen[m]]), labels, -100) for m in modalities}
+    clean_rows = torch.ones(len(rows), dtype=torch.bool)
+    if cfg is not None:
+        for b, i in enumerate(rows):
+            have = [m for m in modalities if chosen[m][b] is not None]
+            keep = [m for m in have if rng.random() >= cfg.modality_dropout] or [rng.choice(have)]
+            for m in have:
+                if m not in keep:
+                    chosen[m][b], targets[m][b] = None, -100
+            if rng.random() >= cfg.reliability:
+                continue
+            clean_rows[b] = False
+            victim = rng.choice(keep)
+            kind = rng.random()
+            if kind < 0.4 and split.noise.get(victim):
+                chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), -100
+            elif kind < 0.7 and cfg.corrupted_copies and split.corrupted.get(victim):
+                chosen[victim][b] = split.corrupted[victim][i]
+            elif len(keep) >= 3:  # a conflict is only decidable when the other two agree
+                other = rng.choice([c for c in by_label if c != int(labels[b])])
+                j = rng.choice(by_label[other][victim])
+                chosen[victim][b], targets[victim][b] = split.clean[victim][j], other
+            elif split.noise.get(victim):
+                chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), -100
+    tokens = {m: collate(chosen[m], model.config["encoder_dims"][m]) for m in modalities}
+    return {m: t for m, t in tokens.items() if t is not None}, labels, targets, clean_rows
+
+
+def loss_fn(model: FusionModel, tokens, labels, targets, clean_rows, cfg: TrainConfig) -> torch.Tensor:
+    out = model(tokens)
+    loss = F.cross_entropy(out.logits, labels)
+    for m, logits in out.unimodal_logits.items():
+        if (targets[m] != -100).any():
+            loss = loss + cfg.aux_weight * F.cross_entropy(logits, targets[m], ignore_index=-100)
+    if cfg.consistency_weight > 0 and clean_rows.any():
+        fused = out.probs.detach()[clean_rows]
+        for m, logits in out.unimodal_logits.items():
+            rows = clean_rows & (targets[m] != -100)
+            if rows.any():
+                kl = F.kl_div(logits[rows].log_softmax(-1), out.probs.detach()[rows], reduction="batchmean")
+                loss = loss + cfg.consistency_weight * kl * rows.sum() / max(1, len(fused))
+    return loss
+
+
+@torch.no_grad()
+def validation_score(model: FusionModel, split: SplitFeatures) -> dict:
+    """Accuracy on every non-empty subset of modalities (their mean selects the checkpoint)."""
+    model.eval()
+    rows = list(range(len(split.labels)))
+    scores = {}
+    for size in range(1, len(model.modalities) + 1):
+        for subset in itertools.combinations(model.modalities, size):
+            sub = SplitFeatures(split.labels, {m: split.clean[m] if m in subset else [None] * len(rows)
+                                               for m in model.modalities}, {}, {})
+            scores["+".join(subset)] = accuracy(model, sub, rows)
+    return scores
+
+
+def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: int = 256) -> float:
+    correct, counted = 0, 0
+    for start in range(0, len(rows), batch):
+        chunk = [i for i in rows[start:start + batch]
+                 if any(split.clean[m][i] is not None for m in model.modalities)]
+        if not chunk:
+            continue
+        tokens, labels, _, _ = make_batch(split, chunk, model, None, None)
+        correct += int((model(tokens).logits.argmax(-1) == labels).sum())
+        counted += len(chunk)
+    return correct / max(1, counted)
+
+
+def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConfig, cache_dir=None,
+          device: str = "cpu") -> dict:
+    """Train one strategy and save the best (by validation) model folder to ``out``; returns the log."""
+    from tqdm import tqdm
+
+    seed_everything(cfg.seed)
+    train_rows, val_rows = read_manifest(manifest), read_manifest(val)
+    labels = sort_labels(row["label"] for row in train_rows)
+    modalities = [m for m in MODALITIES if any(row[m] for row in train_rows)]
+    specs = {**DEFAULT_SPECS, "image": {**DEFAULT_SPECS["image"], "size": cfg.image_size,
+                                        "preprocessing": cfg.image_preprocessing}}
+    encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
+    cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
+    train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
+    val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
+
+    counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
+    config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
+                            encoder_dims={m: encoders[m].dim for m in modalities},
+                            class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()])
+    model = FusionModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / steps_per_epoch) * 0.5 * (1 + math.cos(math.pi * step / total)))
+    by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
+                        and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}
+    rng = random.Random(cfg.seed)
+    best, best_score, stale, log = None, -1.0, 0, []
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = list(range(len(train_rows)))
+        rng.shuffle(order)
+        started, total_loss = time.time(), 0.0
+        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}", leave=False):
+            tokens, y, targets, clean_rows = make_batch(train_split, order[start:start + cfg.batch_size], model, cfg,
+                                                        rng, by_label)
+            loss = loss_fn(model, tokens, y, targets, clean_rows, cfg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            total_loss += float(loss) * len(y)
+        scores = validation_score(model, val_split)
+        score = float(np.mean(list(scores.values())))
+        entry = {"epoch": epoch + 1, "loss": round(total_loss / len(order), 4), "val_mean_subset_acc": round(score, 4),
+                 "val_all": round(scores.get("+".join(modalities), 0.0), 4), "seconds": round(time.time() - started, 1)}
+        log.append(entry)
+        print(json.dumps(entry), flush=True)
+        if score > best_score:
+            best_score, stale = score, 0
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                print(f"early stop: no val improvement for {cfg.patience} epochs", flush=True)
+                break
+    model.load_state_dict(best)
+    model.config["training"] = {"train_config": asdict(cfg), "train_manifest": Path(manifest).name,
+                                "train_rows": len(train_rows), "best_val_mean_subset_acc": round(best_score, 4),
+                                "epochs_run": len(log)}
+    model.save_pretrained(out)
+    (Path(out) / "training_log.json").write_text(json.dumps(log, indent=1))
+    return {"best_val": best_score, "log": log}
