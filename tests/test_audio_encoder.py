@@ -61,8 +61,10 @@ def test_parity_with_ctranslate2(encoder, signal, tmp_path):
     features = log_mel(torch.from_numpy(padded30(wave))[None])  # (1, 80, 3000)
     with torch.inference_mode():
         ours = encoder(features).numpy()
-    whisper = ctranslate2.models.Whisper(str(whisper_model_file().parent), device="cpu", compute_type="float32")
-    theirs = np.array(whisper.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy()))))
+    folder = str(whisper_model_file().parent)
+    whisper = ctranslate2.models.Whisper(folder, device="cpu", compute_type="float32")
+    storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy()))
+    theirs = np.array(whisper.encode(storage))
     assert ours.shape == theirs.shape == (1, 1500, 384)
     diff = float(np.abs(ours - theirs).max())
     print(f"Whisper encoder vs CTranslate2 ({signal}): max abs difference {diff:.2e}")
@@ -147,10 +149,12 @@ def test_to_mono_float_stays_in_range(samples):
     assert out.dtype == np.float32 and np.isfinite(out).all() and np.abs(out).max() <= 1.0
 
 
-@pytest.mark.parametrize("item, message", [((0, np.zeros(10)), "sample rate"), ((-8000, np.zeros(10)), "sample rate"),
-                                           (("fast", np.zeros(10)), "sample rate"), ((SR, np.zeros(0)), "empty"),
-                                           ((SR, np.array(["a", "b"])), "real numbers"),
-                                           ((SR, np.zeros((100, 20))), "channels"), (np.zeros(10), "pair")])
+@pytest.mark.parametrize("item, message", [
+    ((0, np.zeros(10)), "sample rate"), ((-8000, np.zeros(10)), "sample rate"),
+    (("fast", np.zeros(10)), "sample rate"), ((SR, np.zeros(0)), "empty"),
+    ((SR, np.array(["a", "b"])), "real numbers"), ((SR, np.zeros((100, 20))), "channels"),
+    (np.zeros(10), "pair"),
+])
 def test_invalid_audio_is_a_clear_error(item, message):
     with pytest.raises(ValueError, match=message):
         load_audio(item)

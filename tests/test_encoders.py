@@ -132,7 +132,7 @@ def test_hf_wav2vec2_audio_encoder(tmp_path):
     Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path)
     encoder = load_encoder("audio", f"hf:{tmp_path}", device="cpu")
     long, short = np.zeros(16000, np.int16), np.zeros(8000, np.float32)
-    tokens = encoder.encode([(16000, long), (8000, short)])
+    tokens = encoder.encode([(16000, long), (16000, short)])
     assert encoder.dim == 32 and tokens.values.shape[2] == 32
     assert tokens.mask[0].all() and 0 < tokens.mask[1].sum() < tokens.mask.shape[1]
     assert tokens.seconds_per_token == pytest.approx(1.0 / tokens.values.shape[1])
@@ -141,9 +141,8 @@ def test_hf_wav2vec2_audio_encoder(tmp_path):
 def test_hf_bert_text_encoder(tmp_path):
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "seven", "the", "number", "7"]))
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(tmp_path)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "seven", "the", "number", "7"]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(tmp_path)
     BertModel(BertConfig(vocab_size=9, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=37)).save_pretrained(tmp_path)
     encoder = load_encoder("text", f"hf:{tmp_path}", device="cpu")

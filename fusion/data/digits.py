@@ -207,6 +207,8 @@ def render_digit(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     shape = np.array([[1.0, 0.0], [rng.uniform(-0.2, 0.2), rng.uniform(0.85, 1.15)]])  # slant, width
     forward = scale * rotation @ shape  # (row, col) offsets in the 112-px digit -> in the output
     half = np.abs(forward) @ np.array([50.0, 50.0])  # half-size of the digit (box + MNIST's off-centre)
+    fit = min(1.0, float(np.min(0.48 * np.array([h, w]) / half)))  # a turned, slanted digit must still fit
+    forward, half = forward * fit, half * fit
     room = np.maximum(np.array([h, w]) / 2 - half, 0)
     centre = (np.array([h, w]) - 1) / 2 + rng.uniform(-room, room)
     inverse = np.linalg.inv(forward)

@@ -79,8 +79,10 @@ def convert_ct2_encoder(variables: dict[str, np.ndarray]) -> dict[str, torch.Ten
             dst + "self_attn.out_proj.bias": get(src + "self_attention/linear_1/bias"),
             dst + "self_attn_layer_norm.weight": get(src + "self_attention/layer_norm/gamma"),
             dst + "self_attn_layer_norm.bias": get(src + "self_attention/layer_norm/beta"),
-            dst + "fc1.weight": get(src + "ffn/linear_0/weight"), dst + "fc1.bias": get(src + "ffn/linear_0/bias"),
-            dst + "fc2.weight": get(src + "ffn/linear_1/weight"), dst + "fc2.bias": get(src + "ffn/linear_1/bias"),
+            dst + "fc1.weight": get(src + "ffn/linear_0/weight"),
+            dst + "fc1.bias": get(src + "ffn/linear_0/bias"),
+            dst + "fc2.weight": get(src + "ffn/linear_1/weight"),
+            dst + "fc2.bias": get(src + "ffn/linear_1/bias"),
             dst + "final_layer_norm.weight": get(src + "ffn/layer_norm/gamma"),
             dst + "final_layer_norm.bias": get(src + "ffn/layer_norm/beta"),
         })
@@ -171,7 +173,7 @@ def _sample_rate(sample_rate) -> int:
 def load_audio(item) -> np.ndarray:
     """(sample_rate, samples) -> (N,) float32 mono 16 kHz waveform in [-1, 1], at most 30 s.
 
-    Resampling is polyphase (scipy ``resample_poly``), exact for any integer rate.
+    Resampling is polyphase (scipy ``resample_poly``) at the exact rational ratio of any integer rate.
     """
     if not (isinstance(item, (tuple, list)) and len(item) == 2):
         raise ValueError("Audio must be a (sample_rate, samples) pair.")

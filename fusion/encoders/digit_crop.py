@@ -42,7 +42,7 @@ def crop_digit(image: np.ndarray, size: int = 64) -> np.ndarray:
     if peak < MIN_CONTRAST:
         return _centre_square(ink, size)
     signal = np.minimum(signal / peak, 1.0)
-    threshold = max(_otsu(signal), 0.2)
+    threshold = max(_otsu(signal), MIN_THRESHOLD)
     box = _digit_box(signal > threshold)
     if box is None:
         return _centre_square(ink, size)
