@@ -13,6 +13,8 @@ import string
 import numpy as np
 from scipy import ndimage
 
+from .encoders.audio import to_mono_float
+
 # Random characters for text noise: digits included on purpose, they are the most misleading noise.
 TEXT_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " "
 NOISE_CELLS = 96  # image noise varies on ~1/96 of the short side so it survives the encoder's downscaling
@@ -46,24 +48,6 @@ def corrupt_image(image: np.ndarray, severity: float, rng: np.random.Generator) 
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _to_mono_float(samples: np.ndarray) -> np.ndarray:
-    """Audio samples of any dtype/layout -> mono float32 (integers scaled by full scale to [-1, 1]).
-
-    A 2-D array is averaged over its shorter axis: (samples, channels) as soundfile and Gradio give
-    it, or (channels, samples) as torchaudio does.
-    """
-    samples = np.asarray(samples)
-    if np.issubdtype(samples.dtype, np.integer):
-        info = np.iinfo(samples.dtype)
-        half = (info.max + 1) / 2 if info.min == 0 else -float(info.min)
-        # Unsigned PCM (8-bit WAV) is centred on the middle of its range.
-        samples = (samples.astype(np.float64) - (half if info.min == 0 else 0.0)) / half
-    samples = samples.astype(np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=int(np.argmin(samples.shape)))
-    return samples.reshape(-1)
-
-
 def corrupt_audio(audio: tuple[int, np.ndarray], severity: float,
                   rng: np.random.Generator) -> tuple[int, np.ndarray]:
     """Mix white noise into a ``(sample_rate, samples)`` clip; returns ``(sample_rate, mono float32)``.
@@ -74,7 +58,7 @@ def corrupt_audio(audio: tuple[int, np.ndarray], severity: float,
     """
     severity = _check_severity(severity)
     sample_rate, samples = audio
-    signal = _to_mono_float(samples)
+    signal = to_mono_float(sample_rate, samples)
     if severity == 0.0 or signal.size == 0:
         return sample_rate, signal
     rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64))))

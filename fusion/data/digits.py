@@ -173,8 +173,9 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
 
 
 def _run(what: str, job: Callable, items: Iterable) -> list:
-    """``[job(item) for item in items]`` in a small thread pool, with a progress bar. numpy, scipy,
-    PIL and subprocesses release the GIL, so threads keep the cores busy without pickling."""
+    """``[job(item) for item in items]`` in a small thread pool, with a progress bar. Threads, not
+    processes: the subprocesses, numpy, scipy and PIL release the GIL for much of the work, and
+    nothing needs pickling."""
     items = list(items)
     with ThreadPoolExecutor(WORKERS) as pool:
         return list(tqdm(pool.map(job, items), total=len(items), desc=f"digits: {what}", mininterval=2.0))
