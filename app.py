@@ -24,7 +24,7 @@ import gradio as gr
 from fusion.serving import MODELS_DIR, FusionService, audio_length_validator, shipped_models
 
 EXAMPLES_DIR = Path(__file__).parent / "assets" / "examples"
-INTRO = """# 🔍 Fusion Lens — show it, say it, type it
+INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one — any of the three is enough.
 Three pretrained encoders (EfficientNet-Lite0, Whisper tiny.en, MiniLM) feed a trained attention-fusion
 model; the right side shows the prediction and **how much each input counted**. Try a conflict
@@ -40,38 +40,47 @@ def build_demo(service: FusionService) -> gr.Blocks:
         with gr.Tab("Fuse"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=320):
-                    image = gr.Image(sources=["webcam", "upload"], type="numpy", label="Show a digit", height=230,
+                    # Not mirrored: a mirrored capture would hand the model a flipped digit.
+                    image = gr.Image(sources=["webcam", "upload"], type="numpy", label="Show a digit", height=220,
                                      webcam_options=gr.WebcamOptions(
-                                         mirror=True, constraints={"video": {"width": {"ideal": 640},
-                                                                             "height": {"ideal": 480}}}))
-                    with gr.Row(elem_classes="compact-row"):
-                        use_image = gr.Checkbox(True, label="use image", scale=1, min_width=90)
-                        corrupt_image = gr.Slider(0, 1, 0, step=0.1, label="corrupt (noise + blur)", scale=3)
+                                         mirror=False, constraints={"video": {"width": {"ideal": 640},
+                                                                              "height": {"ideal": 480}}}))
                     audio = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Say a number (≤ 10 s)")
-                    with gr.Row(elem_classes="compact-row"):
-                        use_audio = gr.Checkbox(True, label="use audio", scale=1, min_width=90)
-                        corrupt_audio = gr.Slider(0, 1, 0, step=0.1, label="corrupt (noise → low SNR)", scale=3)
                     text = gr.Textbox(label="Type it", placeholder="e.g. “it's a seven”", max_length=2000, lines=1)
                     with gr.Row(elem_classes="compact-row"):
-                        use_text = gr.Checkbox(True, label="use text", scale=1, min_width=90)
-                        corrupt_text = gr.Slider(0, 1, 0, step=0.1, label="corrupt (character noise)", scale=3)
+                        with gr.Column(min_width=100):
+                            use_image = gr.Checkbox(True, label="use image")
+                            corrupt_image = gr.Slider(0, 1, 0, step=0.1, label="corrupt: noise + blur")
+                        with gr.Column(min_width=100):
+                            use_audio = gr.Checkbox(True, label="use audio")
+                            corrupt_audio = gr.Slider(0, 1, 0, step=0.1, label="corrupt: noise")
+                        with gr.Column(min_width=100):
+                            use_text = gr.Checkbox(True, label="use text")
+                            corrupt_text = gr.Slider(0, 1, 0, step=0.1, label="corrupt: typos")
                     with gr.Row(elem_classes="compact-row"):
                         strategy = gr.Dropdown(strategies, value=service.default, label="Fusion strategy", scale=2)
                         fuse = gr.Button("Fuse", variant="primary", scale=1, elem_id="fuse-button")
                 with gr.Column(scale=7, min_width=420):
                     with gr.Tab("Explanation"):
-                        label = gr.Label(num_top_classes=3, label="Prediction", elem_id="prediction")
-                        chart = gr.Image(label="How much each modality counted", interactive=False,
-                                         elem_id="weights-chart", buttons=[])
-                        with gr.Row():
+                        with gr.Row(equal_height=True):
+                            label = gr.Label(num_top_classes=3, label="Prediction", elem_id="prediction", scale=2,
+                                             min_width=150)
+                            chart = gr.Image(label="How much each modality counted", interactive=False, scale=5,
+                                             elem_id="weights-chart", buttons=[], height=230)
+                        with gr.Row(equal_height=True):
                             crop_map = gr.Image(label="Image regions (what the network saw)", interactive=False,
-                                                height=200, buttons=[])
-                            original_map = gr.Image(label="Your picture", interactive=False, height=200, buttons=[])
-                        audio_map = gr.Image(label="Moments in the audio", interactive=False, buttons=[])
-                        words = gr.HighlightedText(label="Words", show_legend=False, elem_id="words")
-                        what_if = gr.Dataframe(headers=["only these modalities", "prediction", "confidence"],
-                                               label="What if a modality were missing?", interactive=False)
-                        info = gr.Markdown()
+                                                height=190, buttons=[], scale=2, min_width=150)
+                            original_map = gr.Image(label="Your picture", interactive=False, height=190, buttons=[],
+                                                    scale=2, min_width=150)
+                            audio_map = gr.Image(label="Moments in the audio", interactive=False, height=190,
+                                                 buttons=[], scale=5, elem_id="audio-map")
+                        with gr.Row(equal_height=True):
+                            words = gr.HighlightedText(label="Words (darker = more weight)", show_legend=False,
+                                                       elem_id="words", scale=1)
+                            what_if = gr.Dataframe(headers=["only these modalities", "prediction", "confidence"],
+                                                   label="What if a modality were missing?", interactive=False,
+                                                   scale=1, max_height=190)
+                        info = gr.Markdown(elem_id="info")
                     with gr.Tab("Compare strategies"):
                         compare = gr.Button("Run every strategy on these inputs")
                         compare_table = gr.Dataframe(headers=["strategy", "prediction", "confidence", "weights",

@@ -34,6 +34,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_data(args) -> int:
+    if args.name in ("examples", "sample"):
+        from .data.examples import build_examples, build_sample
+
+        if not args.source:
+            raise InputError(f"data {args.name} needs --source, a folder built by `data digits`.")
+        print((build_examples if args.name == "examples" else build_sample)(args.source, args.out))
+        return 0
     from .data.digits import build_digits
 
     paths = build_digits(args.out, seed=args.seed, size=args.size)
@@ -77,8 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.set_defaults(run=cmd_predict)
 
-    p = sub.add_parser("data", help="build a built-in dataset")
-    p.add_argument("name", choices=["digits"])
+    p = sub.add_parser("data", help="build the digits dataset, or the app's examples / the test sample from it")
+    p.add_argument("name", choices=["digits", "examples", "sample"])
+    p.add_argument("--source", help="examples, sample: a folder built by `data digits` (its test split is used)")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", choices=["small", "full"], default="full")

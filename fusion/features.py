@@ -30,6 +30,7 @@ def encoder_key(encoder: Encoder) -> str:
 
 def item_key(modality: str, value: str, severity: float, seed: int) -> str:
     """A cache entry is named by what went in: the file (path, size, mtime) or text, and the corruption."""
+    seed = seed if severity > 0 else 0  # uncorrupted inputs do not depend on the seed
     if modality != "text":
         stat = Path(value).stat()
         value = f"{Path(value).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"

@@ -234,11 +234,12 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
     """A complete config with the defaults the shipped models use."""
     encoders = {m: normalize_spec(s) for m, s in (encoders or DEFAULT_SPECS).items() if s is not None}
     dims = encoder_dims or {"image": 1280, "audio": 384, "text": 384}
-    strategy_config = {"attention": {"heads": 4}, "cross": {"heads": 4, "layers": 2}}.get(strategy, {})
+    strategy_config = {"attention": {"heads": 4}, "cross": {"heads": 4, "layers": 2, "mlp_ratio": 2}}.get(strategy, {})
     config = {
         "format_version": FORMAT_VERSION, "labels": [str(label) for label in labels], "strategy": strategy,
         "strategy_config": strategy_config, "d_model": 256, "dropout": 0.1, "encoders": encoders,
-        "encoder_dims": {m: dims[m] for m in encoders}, "audio_pool": 4,
+        # The cross-encoder attends over every token: 8 frames (0.16 s) per audio token keeps it cheap.
+        "encoder_dims": {m: dims[m] for m in encoders}, "audio_pool": 8 if strategy == "cross" else 4,
         "class_prior": class_prior or [1.0 / len(labels)] * len(labels),
     }
     config.update(overrides)

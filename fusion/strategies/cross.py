@@ -11,12 +11,12 @@ from .layers import ModalityTokens, StrategyOutput, classifier, masked_mean
 class EncoderLayer(nn.Module):
     """Pre-LN transformer encoder layer that also returns its attention probabilities (B, H, L, L)."""
 
-    def __init__(self, d_model: int, heads: int, dropout: float):
+    def __init__(self, d_model: int, heads: int, dropout: float, mlp_ratio: int):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attention = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.norm1(x)
@@ -42,18 +42,19 @@ def attention_rollout(attentions: tuple[torch.Tensor, ...] | list[torch.Tensor])
 
 class CrossEncoderFusion(nn.Module):
     """[CLS] + every modality's tokens (each carries its modality embedding; padding is masked) through
-    ``layers`` pre-LN layers; the head reads [CLS].
+    ``layers`` pre-LN layers; the head reads [CLS]. The MLP is 2× wide rather than the usual 4×: a third
+    less compute on a CPU for no measurable loss on the digits task.
 
     Token weights are the rollout from [CLS] to each token, renormalised within a modality; a modality's
     weight is the rollout mass on its tokens, renormalised over the present modalities.
     """
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
-                 heads: int = 4, layers: int = 2):
+                 heads: int = 4, layers: int = 2, mlp_ratio: int = 2):
         super().__init__()
         self.modalities = modalities
         self.cls = nn.Parameter(torch.randn(d_model) * 0.02)
-        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout) for _ in range(layers))
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = classifier(d_model, num_classes, dropout)
 

@@ -1,0 +1,82 @@
+"""Training on a tiny dataset made by the builder, and the shipped model on the committed test sample."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fusion
+from fusion.data.manifest import read_manifest
+from fusion.train import TrainConfig, loss_fn, make_batch, train
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "digits_sample" / "test.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """20 train / 10 val triplets from the builder's small build (needs flite/espeak-ng for the audio)."""
+    if not (shutil.which("flite") and shutil.which("espeak-ng")):
+        pytest.skip("flite/espeak-ng not installed (run_tests.sh installs them when run as root)")
+    from fusion.data.digits import build_digits
+    from fusion.data.manifest import write_manifest
+
+    folder = tmp_path_factory.mktemp("digits")
+    paths = build_digits(folder, seed=3, size="small")
+    train_csv = write_manifest(folder / "train20.csv", read_manifest(paths["train"])[:20])
+    val_csv = write_manifest(folder / "val10.csv", read_manifest(paths["val"])[:10])
+    return train_csv, val_csv
+
+
+def test_training_a_few_steps_lowers_the_loss(tiny_data, tmp_path):
+    train_csv, val_csv = tiny_data
+    cfg = TrainConfig(fusion="attention", epochs=4, batch_size=10, lr=3e-3, modality_dropout=0.0, reliability=0.0)
+    result = train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
+    losses = [entry["loss"] for entry in result["log"]]
+    assert losses[-1] < losses[0]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["strategy"] == "attention" and config["training"]["train_rows"] == 20
+    model = fusion.load_model(tmp_path / "model", device="cpu")
+    assert fusion.predict(model, text="seven").label in model.labels
+
+
+def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
+    """Reliability training replaces one modality but never leaves a row empty or relabels it."""
+    import random
+
+    from fusion.features import FeatureCache
+    from fusion.model import FusionModel, default_config
+    from fusion.predict import shared_encoder
+    from fusion.train import load_split, sort_labels
+
+    train_csv, _ = tiny_data
+    rows = read_manifest(train_csv)
+    labels = sort_labels(r["label"] for r in rows)
+    encoders = {m: shared_encoder(m, s, "cpu") for m, s in fusion.encoders.DEFAULT_SPECS.items()}
+    split = load_split(FeatureCache(tmp_path / "cache", encoders), rows, labels, list(encoders), True, "train")
+    model = FusionModel(default_config(labels, "late"))
+    cfg = TrainConfig(modality_dropout=0.5, reliability=1.0)
+    by_label = {c: {m: [i for i in range(len(rows)) if int(split.labels[i]) == c] for m in encoders}
+                for c in range(len(labels))}
+    tokens, y, targets, clean = make_batch(split, list(range(len(rows))), model, cfg, random.Random(0), by_label)
+    assert torch.equal(y, split.labels) and not clean.any()
+    present = torch.stack([tokens[m].mask.any(1) if m in tokens else torch.zeros(len(rows), dtype=torch.bool)
+                           for m in encoders], 1)
+    assert present.any(1).all()
+    assert torch.isfinite(loss_fn(model, tokens, y, targets, clean, cfg))
+
+
+def test_shipped_default_model_on_the_committed_sample():
+    """An honest check that shipped weights and serving preprocessing agree (files -> fusion.predict)."""
+    model = fusion.load_model()
+    rows = read_manifest(SAMPLE)
+    correct = [fusion.predict(model, image=r["image"], audio=r["audio"], text=r["text"]).label == r["label"]
+               for r in rows]
+    image_only = [fusion.predict(model, image=r["image"]).label == r["label"] for r in rows]
+    audio_only = [fusion.predict(model, audio=r["audio"]).label == r["label"] for r in rows]
+    print(f"sample of {len(rows)}: all {np.mean(correct):.3f} image {np.mean(image_only):.3f} "
+          f"audio {np.mean(audio_only):.3f}")
+    assert len(rows) == 50 and np.mean(correct) >= 0.95
+    assert np.mean(image_only) >= 0.9 and np.mean(audio_only) >= 0.9
