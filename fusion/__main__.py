@@ -1,4 +1,4 @@
-"""Command line: ``python -m fusion {predict,data,train,evaluate} ...`` (``--help`` on each)."""
+"""Command line: ``python -m fusion {predict,data,train,evaluate,summarize} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,22 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_summarize(args) -> int:
+    from pathlib import Path
+
+    from .evaluate import summary_table
+
+    reports = {}
+    for folder in args.reports:
+        metrics = Path(folder) / "metrics.json"
+        if not metrics.is_file():
+            raise InputError(f"{metrics} does not exist: run `evaluate` first.")
+        data = json.loads(metrics.read_text())
+        reports[data["strategy"]] = data
+    print(summary_table(reports))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from .train import TrainConfig
 
@@ -117,6 +133,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache")
     p.add_argument("--device")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("summarize", help="one markdown table from several evaluation reports")
+    p.add_argument("reports", nargs="+", help="report folders written by `evaluate`")
+    p.set_defaults(run=cmd_summarize)
     return root
 
 

@@ -206,3 +206,26 @@ def render_report(metrics: dict) -> str:
               f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
               f"over {metrics['latency_ms']['requests']} requests.", ""]
     return "\n".join(lines)
+
+
+def summary_table(reports: dict[str, dict]) -> str:
+    """One markdown row per evaluated model: subset accuracies, robustness, conflicts, cost."""
+    first = next(iter(reports.values()))
+    subsets = list(first["subsets"])
+    header = (["strategy"] + subsets + ["mean rel. robustness"] +
+              [f"{m} pure noise → acc / weight" for m in first["corruption"]] +
+              [f"{m} conflict → acc / weight" for m in first["conflict"]] + ["params", "p50 ms"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in reports.items():
+        cells = [name] + [f"{r['subsets'][s]['accuracy']:.4f}" for s in subsets]
+        cells.append(f"{r['mean_relative_robustness']:.4f}")
+        for s in r["corruption"].values():
+            w = s["mean_weight"]
+            cells.append(f"{s['accuracy'][-1]:.3f} / " + ("—" if w[-1] is None else f"{w[-1]:.2f} (clean {w[0]:.2f})"))
+        for c in r["conflict"].values():
+            w = c["mean_weight_odd_one"]
+            cells.append(f"{c['accuracy_vs_agreeing_pair']:.3f} / " +
+                         ("—" if w is None else f"{w:.2f} (clean {c['clean_mean_weight']:.2f})"))
+        cells += [f"{r['parameters']['fusion'] / 1e6:.2f} M", f"{r['latency_ms']['p50']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

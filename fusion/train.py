@@ -123,15 +123,13 @@ def make_batch(split: SplitFeatures, rows: list[int], model: FusionModel, cfg: T
                 continue
             clean_rows[b] = False
             victim = rng.choice(keep)
-            kind = rng.random()
-            if kind < 0.4 and split.noise.get(victim):
-                chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), -100
-            elif kind < 0.7 and cfg.corrupted_copies and split.corrupted.get(victim):
-                chosen[victim][b] = split.corrupted[victim][i]
-            elif len(keep) >= 3:  # a conflict is only decidable when the other two agree
+            # A conflict is only decidable when the other two agree; otherwise noise or a corrupted copy.
+            if len(keep) >= 3 and rng.random() < 0.5:
                 other = rng.choice([c for c in by_label if c != int(labels[b])])
                 j = rng.choice(by_label[other][victim])
                 chosen[victim][b], targets[victim][b] = split.clean[victim][j], other
+            elif rng.random() < 0.5 and cfg.corrupted_copies and split.corrupted.get(victim):
+                chosen[victim][b] = split.corrupted[victim][i]
             elif split.noise.get(victim):
                 chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), -100
     tokens = {m: collate(chosen[m], model.config["encoder_dims"][m]) for m in modalities}

@@ -8,14 +8,16 @@ import math
 import torch
 from torch import nn
 
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_mean, masked_softmax
 
 
 class ModalityAttentionFusion(nn.Module):
     """a_{h,m} = softmax_m(q_h · k_{h,m} / sqrt(d_h)) over present modalities; z = W_o concat_h Σ_m a_{h,m} v_{h,m}.
 
-    Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights (B, M) is the
-    mean over heads, head_weights (B, H, M) the per-head values; absent modalities get exactly 0.
+    The query is a learned vector plus a projection of the mean of the present modalities' summaries,
+    so a modality that disagrees with the others can be weighted down (a fixed query cannot see
+    agreement). Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights
+    (B, M) is the mean over heads, head_weights (B, H, M) the per-head values; absent modalities get 0.
     """
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
@@ -26,6 +28,7 @@ class ModalityAttentionFusion(nn.Module):
         self.modalities, self.heads, self.head_dim = modalities, heads, d_model // heads
         self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
         self.query = nn.Parameter(torch.randn(heads, self.head_dim) * 0.02)
+        self.context_query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
@@ -40,7 +43,9 @@ class ModalityAttentionFusion(nn.Module):
         batch, num_modalities, _ = summaries.shape
         keys = self.key(summaries).view(batch, num_modalities, self.heads, self.head_dim)
         values = self.value(summaries).view(batch, num_modalities, self.heads, self.head_dim)
-        scores = torch.einsum("hd,bmhd->bhm", self.query, keys) / math.sqrt(self.head_dim)
+        context = masked_mean(summaries, present)  # (B, d): the consensus of the present modalities
+        query = self.query + self.context_query(context).view(batch, self.heads, self.head_dim)
+        scores = torch.einsum("bhd,bmhd->bhm", query, keys) / math.sqrt(self.head_dim)
         head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
         fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)
         return StrategyOutput(logits=self.head(self.out(fused)), pooled=pooled,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_mean, masked_softmax
 
 
 class LateFusion(nn.Module):
     """fused log p = Σ_m a_m log p_m, a = softmax over present modalities of gate(pooled_m).
 
     Each modality is attention-pooled (so it has token weights) and classified on its own; the gate
-    scores each modality from its own summary, which lets it learn how reliable that input looks.
+    scores each modality from its own summary next to the mean summary of the present modalities, so
+    it can learn both how reliable an input looks and whether it agrees with the others.
     """
 
     has_unimodal_classifiers = True
@@ -22,16 +23,17 @@ class LateFusion(nn.Module):
         self.modalities = modalities
         self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
         self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
-        self.gates = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, 64), nn.GELU(),
-                                                     nn.Linear(64, 1)) for m in modalities})
+        self.gates = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(2 * d_model), nn.Linear(2 * d_model, 64),
+                                                     nn.GELU(), nn.Linear(64, 1)) for m in modalities})
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
-        pooled, token_weights, logits, gate_scores = {}, {}, {}, []
+        pooled, token_weights, logits = {}, {}, {}
         for m in self.modalities:
             pooled[m], token_weights[m] = self.pools[m](tokens[m])
             logits[m] = self.classifiers[m](pooled[m])
-            gate_scores.append(self.gates[m](pooled[m]).squeeze(-1))
         present = torch.stack([tokens[m].present for m in self.modalities], dim=1)
+        context = masked_mean(torch.stack([pooled[m] for m in self.modalities], dim=1), present)  # (B, d)
+        gate_scores = [self.gates[m](torch.cat([pooled[m], context], -1)).squeeze(-1) for m in self.modalities]
         weights = masked_softmax(torch.stack(gate_scores, dim=1), present)  # (B, M)
         log_probs = torch.stack([torch.log_softmax(logits[m], -1) for m in self.modalities], dim=1)
         fused = torch.einsum("bm,bmc->bc", weights, log_probs)
