@@ -105,9 +105,9 @@ class FusionService:
         body = card.read_text() if card.is_file() else "No model card found next to the models."
         return f"**Serving:** {served} on {self.device.type.upper()}.\n\n{body}"
 
-    @staticmethod
-    def report_plots() -> list[str]:
-        return [str(p) for p in sorted((MODELS_DIR / "report").glob("*.png"))]
+    def report_plots(self) -> list[str]:
+        """The default model's evaluation plots from the model card's reports folder."""
+        return [str(p) for p in sorted((MODELS_DIR / "reports" / self.default).glob("*.png"))]
 
     def compare(self, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
                 corrupt_text):
