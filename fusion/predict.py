@@ -15,7 +15,10 @@ from .encoders import Encoder, load_encoder, resolve_device
 from .inputs import InputError, is_silent, load_audio, load_image, load_text
 from .model import FusionModel
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "digits-attention"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+# The shipped strategy that did best on the robustness and conflict tests (assets/models/README.md).
+DEFAULT_STRATEGY = "late"
+DEFAULT_MODEL = MODELS_DIR / f"digits-{DEFAULT_STRATEGY}"
 SAMPLE_RATE = 16000
 _ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}
 

@@ -17,19 +17,29 @@ import numpy as np
 
 from .data.manifest import read_manifest
 from .inputs import InputError
-from .predict import LoadedModel, Prediction, decode_inputs, load_model, predict, predict_items
+from .predict import (
+    DEFAULT_MODEL,
+    DEFAULT_STRATEGY,
+    MODELS_DIR,
+    LoadedModel,
+    Prediction,
+    decode_inputs,
+    load_model,
+    predict,
+    predict_items,
+)
 from .views import audio_plot, compare_chart, image_maps, text_highlights, weights_chart, what_if_rows
 
 log = logging.getLogger("fusion.serving")
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 STRATEGY_ORDER = ("attention", "cross", "late", "concat")
 APP_AUDIO_SECONDS = 10.0
 
 
 def shipped_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
-    """{strategy: folder} of the shipped ``digits-<strategy>`` models, best-known order first."""
+    """{strategy: folder} of the shipped ``digits-<strategy>`` models, the default first."""
     found = {p.name.split("-", 1)[1]: p for p in sorted(models_dir.glob("digits-*")) if (p / "config.json").is_file()}
-    return {s: found[s] for s in sorted(found, key=lambda s: STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99)}
+    order = (DEFAULT_STRATEGY,) + STRATEGY_ORDER
+    return {s: found[s] for s in sorted(found, key=lambda s: order.index(s) if s in order else len(order))}
 
 
 def log_request(kind: str, strategy: str, modalities: list[str], outcome: str, started: float) -> None:
@@ -43,7 +53,7 @@ class FusionService:
 
     def __init__(self, model_paths: dict[str, Path], device=None):
         if not model_paths:
-            raise FileNotFoundError(f"No model found; expected folders like {MODELS_DIR}/digits-attention.")
+            raise FileNotFoundError(f"No model found; expected folders like {DEFAULT_MODEL}.")
         self.models: dict[str, LoadedModel] = {name: load_model(path, device) for name, path in model_paths.items()}
         self.default = next(iter(self.models))
 
