@@ -112,9 +112,13 @@ def main() -> None:
         }
         tokens = {"image": enc["image"].encode([image]), "audio": enc["audio"].encode([audio]),
                   "text": enc["text"].encode([SENTENCE])}
-        with torch.inference_mode():
-            stages["fusion only"] = lambda: model.fusion(tokens)
-            stages["fusion + Shapley (7 coalitions, 1 pass)"] = lambda: model.fusion(tokens, contributions=True)
+
+        @torch.inference_mode()
+        def fuse(explain: bool):
+            return model.fusion(tokens, contributions=explain)
+
+        stages["fusion only"] = lambda: fuse(False)
+        stages["fusion + Shapley (7 coalitions, 1 pass)"] = lambda: fuse(True)
         prediction = fusion.predict(model, image=image_path, audio=audio_path, text=SENTENCE)
         stages["figures (chart, maps, audio, words)"] = lambda: (weights_chart(prediction), image_maps(prediction),
                                                                  audio_plot(prediction), text_highlights(prediction))
