@@ -248,9 +248,8 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     if "image" in items:
         views["image"] = items["image"]
         encoder = model.encoders["image"]
-        if hasattr(encoder, "preprocess"):
-            views["image_input"] = ((encoder.preprocess(items["image"]).transpose(1, 2, 0) + 1) * 127.5).astype(
-                np.uint8)
+        if hasattr(encoder, "crop"):  # hf: backbones have no crop of their own to show
+            views["image_input"], views["image_field"] = encoder.crop(items["image"])
     if "audio" in items:
         views["audio"] = items["audio"][1]
     if "text" in items:

