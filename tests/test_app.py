@@ -74,6 +74,16 @@ def test_odd_inputs_give_a_prediction_or_a_message(service, inputs):
     assert len(out) == 8  # a full set of outputs (all None when only a warning was shown)
 
 
+def test_undecodable_upload_is_a_warning_not_an_error(service, tmp_path):
+    bogus = tmp_path / "photo.png"
+    bogus.write_bytes(b"%PDF-1.4 not an image")
+    with pytest.warns(UserWarning, match="as an image"):  # gr.Warning outside a request is a warning
+        out = fuse(service, str(bogus), None, "seven")
+    assert out[0] is None  # nothing predicted, nothing raised
+    with pytest.raises(Exception, match="Nothing to predict"):
+        service.api_predict(None, None, "")
+
+
 def test_corruption_and_conflict_move_the_weights(service, example_inputs):
     image, audio, text = example_inputs
     model = service.models["attention"]
