@@ -33,6 +33,20 @@ from .views import audio_plot, compare_chart, image_maps, text_highlights, weigh
 log = logging.getLogger("fusion.serving")
 STRATEGY_ORDER = ("attention", "cross", "late", "concat")
 APP_AUDIO_SECONDS = 10.0
+STRATEGY_DIAGRAM = """### The four fusion strategies
+
+```
+ image ─ EfficientNet-Lite0 ─ 16 tokens ─┐     every modality: LayerNorm + Linear to d=256 + modality embedding
+ audio ─ Whisper tiny.en ──── 50 /s ─────┼──►
+ text ── MiniLM-L6 ────────── words ─────┘
+
+ concat     mean-pool each ─► [img | aud | txt] (absent = learned vector) ─► MLP ─► digit
+ attention  attention-pool each ─► query (learned + consensus) attends over modalities ─► a_m ─► head
+ cross      [CLS] img… aud… txt… ─► 2 transformer layers ─► head on [CLS];  weights = attention rollout
+ late       attention-pool ─► classifier per modality ─► Σ a_m · log p_m, a = gate(summary, consensus)
+
+ explanations: a_m (attention / rollout / gate) · exact Shapley over the 7 subsets · unimodal heads
+```"""
 
 
 def shipped_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
@@ -113,7 +127,7 @@ class FusionService:
         card = MODELS_DIR / "README.md"
         served = ", ".join(f"`{name}` ({m.path})" for name, m in self.models.items())
         body = card.read_text() if card.is_file() else "No model card found next to the models."
-        return f"**Serving:** {served} on {self.device.type.upper()}.\n\n{body}"
+        return f"**Serving:** {served} on {self.device.type.upper()}.\n\n{STRATEGY_DIAGRAM}\n\n{body}"
 
     def report_plots(self) -> list[str]:
         """The default model's evaluation plots from the model card's reports folder."""
