@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -19,23 +18,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from latency import measure  # noqa: E402  (bench/ is on the path when run as a script)
+
 from fusion.encoders import load_encoder, resolve_device  # noqa: E402
 
 SENTENCE = "well I think the number you are looking for is seven"  # 10 words
 SECONDS = 3.0
-
-
-def timed(fn, runs: int, device: torch.device) -> dict:
-    fn()  # warm-up (and any lazy initialisation)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {"p50_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))]}
 
 
 def main() -> None:
@@ -65,10 +53,10 @@ def main() -> None:
     for name, encoder in encoders.items():
         item = inputs[encoder.modality]
         for batch in (1, 8):
-            result = timed(lambda e=encoder, b=[item] * batch: e.encode(b), args.runs, device)
+            result = measure(lambda e=encoder, b=[item] * batch: e.encode(b), args.runs, device)
             rows.append({"encoder": name, "batch": batch, **result})
     whisper = encoders["audio 3 s (Whisper tiny.en)"]
-    padded = timed(lambda: whisper.encode_padded30([inputs["audio"]]), max(5, args.runs // 3), device)
+    padded = measure(lambda: whisper.encode_padded30([inputs["audio"]]), max(5, args.runs // 3), device)
     trimmed = next(r for r in rows if r["encoder"].startswith("audio") and r["batch"] == 1)
     ratio = padded["p50_ms"] / trimmed["p50_ms"]
 
