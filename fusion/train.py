@@ -143,12 +143,14 @@ def loss_fn(model: FusionModel, tokens, labels, targets, clean_rows, cfg: TrainC
         if (targets[m] != -100).any():
             loss = loss + cfg.aux_weight * F.cross_entropy(logits, targets[m], ignore_index=-100)
     if cfg.consistency_weight > 0 and clean_rows.any():
-        fused = out.probs.detach()[clean_rows]
+        # Pull each unimodal prediction towards the fused one (a stop-gradient target) on clean rows,
+        # weighted by the share of those rows that have the modality.
+        target = out.probs.detach()
         for m, logits in out.unimodal_logits.items():
             rows = clean_rows & (targets[m] != -100)
             if rows.any():
-                kl = F.kl_div(logits[rows].log_softmax(-1), out.probs.detach()[rows], reduction="batchmean")
-                loss = loss + cfg.consistency_weight * kl * rows.sum() / max(1, len(fused))
+                kl = F.kl_div(logits[rows].log_softmax(-1), target[rows], reduction="batchmean")
+                loss = loss + cfg.consistency_weight * kl * rows.sum() / clean_rows.sum()
     return loss
 
 
@@ -223,7 +225,7 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            total_loss += float(loss) * len(y)
+            total_loss += loss.item() * len(y)
         scores = validation_score(model, val_split)
         score = float(np.mean(list(scores.values())))
         entry = {"epoch": epoch + 1, "loss": round(total_loss / len(order), 4), "val_mean_subset_acc": round(score, 4),
