@@ -62,7 +62,8 @@ class FusionModel(nn.Module):
 
     config keys: labels, strategy, strategy_config (its hyper-parameters), d_model, dropout,
     encoders {modality: spec}, encoder_dims {modality: D_m}, audio_pool (frames averaged per audio
-    token), class_prior (training label frequencies, for Shapley's empty coalition).
+    token), image_positions (grid cells with a learned position embedding, 0 = none), class_prior
+    (training label frequencies, for Shapley's empty coalition).
     """
 
     def __init__(self, config: dict):
@@ -71,8 +72,9 @@ class FusionModel(nn.Module):
         self.labels: list[str] = config["labels"]
         self.modalities: tuple[str, ...] = tuple(m for m in MODALITIES if m in config["encoder_dims"])
         d_model, num_classes = config["d_model"], len(self.labels)
-        self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model)
-                                          for m in self.modalities})
+        positions = {"image": config.get("image_positions", 0)}
+        self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model,
+                                                                positions.get(m, 0)) for m in self.modalities})
         self.strategy = STRATEGIES[config["strategy"]](self.modalities, d_model, num_classes, config["dropout"],
                                                        **config["strategy_config"])
         # Late fusion's per-modality classifiers already say what each modality alone predicts.
@@ -263,6 +265,8 @@ def validate_config(config: dict) -> dict:
     need(isinstance(config.get("d_model"), int) and config["d_model"] > 0, "d_model", "must be a positive int")
     need(isinstance(config.get("dropout"), (int, float)) and 0 <= config["dropout"] < 1, "dropout", "in [0, 1)")
     need(isinstance(config.get("audio_pool"), int) and config["audio_pool"] >= 1, "audio_pool", "int >= 1")
+    need(isinstance(config.get("image_positions", 0), int) and config.get("image_positions", 0) >= 0,
+         "image_positions", "int >= 0")
     encoders, dims = config.get("encoders"), config.get("encoder_dims")
     need(isinstance(encoders, dict) and encoders and set(encoders) <= set(MODALITIES), "encoders",
          f"must map some of {MODALITIES} to encoder specs")

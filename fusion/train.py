@@ -198,9 +198,12 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
 
     counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
+    # A fixed image grid (every image gives the same number of tokens) gets position embeddings.
+    grids = {item["values"].shape[0] for item in train_split.clean.get("image", []) if item is not None}
     config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
                             encoder_dims={m: encoders[m].dim for m in modalities},
-                            class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()])
+                            class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()],
+                            image_positions=grids.pop() if len(grids) == 1 else 0)
     model = FusionModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)

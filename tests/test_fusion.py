@@ -222,3 +222,23 @@ def test_pickles_and_garbage_are_refused(tmp_path):
     (folder / "config.json").write_text("{nope")
     with pytest.raises(CheckpointError, match="JSON"):
         FusionModel.from_pretrained(folder)
+
+
+def test_image_positions_make_the_layout_count():
+    """Without position embeddings image tokens are a set; with them, moving a stroke changes the output."""
+    tokens = random_tokens(1, seed=11)
+    shuffled = dict(tokens)
+    order = torch.randperm(4, generator=torch.Generator().manual_seed(0))
+    image = tokens["image"]
+    shuffled["image"] = Tokens(image.values[:, order], image.mask, image.pooled)
+    plain = make_model("attention")
+    torch.testing.assert_close(plain(tokens).logits, plain(shuffled).logits, atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    config = default_config(LABELS, "attention", encoder_dims=DIMS, d_model=16, dropout=0.0, image_positions=4)
+    config["strategy_config"]["heads"] = 2
+    placed = FusionModel(config).eval()
+    assert not torch.allclose(placed(tokens).logits, placed(shuffled).logits, atol=1e-4)
+    # An absent image (placeholder of one token) is fine; a real image with another layout is not.
+    assert placed({"text": tokens["text"]}).logits.shape == (1, 5)
+    with pytest.raises(ValueError, match="fixed layout"):
+        placed({**tokens, "image": random_tokens(1, lengths={"image": 9, "audio": 9, "text": 5})["image"]})

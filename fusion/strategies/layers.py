@@ -74,17 +74,26 @@ def pool_frames(values: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[
 
 
 class ModalityProjection(nn.Module):
-    """LayerNorm + Linear from an encoder's width to d, plus a learned modality embedding."""
+    """LayerNorm + Linear from an encoder's width to d, plus a learned modality embedding and, for a
+    fixed token layout (an image's feature grid), a learned embedding per position: without it the
+    tokens are a set and a digit's strokes lose where they are."""
 
-    def __init__(self, in_dim: int, d_model: int):
+    def __init__(self, in_dim: int, d_model: int, positions: int = 0):
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
         self.linear = nn.Linear(in_dim, d_model)
         self.embedding = nn.Parameter(torch.zeros(d_model))
         nn.init.normal_(self.embedding, std=0.02)
+        self.position = nn.Parameter(torch.randn(positions, d_model) * 0.02) if positions else None
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> ModalityTokens:
-        projected = (self.linear(self.norm(values)) + self.embedding) * mask.unsqueeze(-1)
+        projected = self.linear(self.norm(values)) + self.embedding
+        if self.position is not None:
+            if values.shape[1] == self.position.shape[0]:
+                projected = projected + self.position
+            elif mask.any():  # an all-absent placeholder has no layout; real tokens must match it
+                raise ValueError(f"expected {self.position.shape[0]} tokens in a fixed layout, got {values.shape[1]}")
+        projected = projected * mask.unsqueeze(-1)
         return ModalityTokens(projected, mask, mask.any(1))
 
 
