@@ -53,8 +53,12 @@ def load_image(image) -> np.ndarray:
                     image = opened.copy()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError("The image is too large to decode safely.") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise InputError(f"Could not read {path.name!r} as an image ({type(error).__name__}).") from None
+        # Say what is wrong in the user's words, never which exception a decoder raised.
+        except UnidentifiedImageError:
+            raise InputError(f"Could not read {path.name!r} as an image: it is not a picture format "
+                             "this app knows (PNG, JPEG, WebP, BMP, GIF, TIFF).") from None
+        except (OSError, SyntaxError, ValueError):
+            raise InputError(f"Could not read {path.name!r} as an image: the file is damaged or incomplete.") from None
     elif isinstance(image, Image.Image) and image.width * image.height > MAX_IMAGE_PIXELS:
         raise InputError(f"The image is too large ({image.width}×{image.height} pixels).")
     elif isinstance(image, np.ndarray) and image.ndim >= 2 and image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
@@ -76,11 +80,16 @@ def load_audio_file(path) -> tuple[int, np.ndarray]:
     except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError):
         pass
     try:  # compressed formats soundfile cannot read (mp3, m4a, webm): librosa's audioread/ffmpeg path
+        import audioread
         import librosa
 
+        # audioread's raw reader only retries WAV/AIFF/AU, which libsndfile just refused, and it leaves
+        # its file handle open when it fails (one per bad upload, until the garbage collector runs).
+        backends = [b for b in audioread.available_backends() if b.__module__ != "audioread.rawread"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data, rate = librosa.load(path, sr=None, mono=False, duration=MAX_AUDIO_SECONDS)
+            reader = audioread.audio_open(str(path), backends=backends)
+            data, rate = librosa.load(reader, sr=None, mono=False, duration=MAX_AUDIO_SECONDS)  # closes reader
         return int(rate), data.T if data.ndim == 2 else data
     except Exception:  # librosa/audioread raise many unrelated types for undecodable files
         raise InputError(f"Could not read {path.name!r} as audio.") from None

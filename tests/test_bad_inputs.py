@@ -1,0 +1,273 @@
+"""Bad inputs through the path the app uses: file paths as the API and CLI pass them, arrays and PIL images
+as the page passes them. Each gives a prediction from what remains valid or an ``InputError`` whose message
+can be shown to a user as is; the model keeps serving afterwards."""
+
+import io
+import json
+import re
+import struct
+import time
+import tracemalloc
+import warnings
+import zlib
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile
+from PIL import Image
+
+import fusion
+from fusion.inputs import load_audio
+from fusion.model import FusionModel, default_config
+from fusion.serving import FusionService
+
+LABELS = [str(i) for i in range(10)]
+RATE = 16000
+TONE = (0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)).astype(np.float32)  # 1 s
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+TEXT_FILE = b"Dear user,\nthis is a plain text file, not a picture and not a recording.\n"
+# Names of exception classes (ours or a library's) and traceback text: none may reach the user.
+INTERNALS = re.compile(r"Traceback|File \"|\b\w*(Error|Exception|Warning)\b|<class|errno", re.IGNORECASE)
+
+
+def digit() -> Image.Image:
+    image = Image.new("RGB", (96, 96), "white")
+    image.paste((20, 20, 20), (42, 14, 54, 82))
+    return image
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def wav(samples, rate: int = RATE, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, subtype=subtype, format="WAV")
+    return buffer.getvalue()
+
+
+def wav_claiming_hours() -> bytes:
+    """A valid 16-bit mono WAV header whose RIFF and data sizes claim ~37 hours, then 1 s of samples."""
+    claimed = 0xFFFF_FF00  # the largest a RIFF size field holds: 37 hours at 16 kHz, 16-bit
+    fmt = struct.pack("<HHIIHH", 1, 1, RATE, RATE * 2, 2, 16)
+    header = (b"RIFF" + struct.pack("<I", claimed + 36) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+              + b"data" + struct.pack("<I", claimed))
+    return header + (TONE * 32767).astype("<i2").tobytes()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(side: int = 20_000) -> bytes:
+    """A valid 1-bit side×side PNG of zeros, written row by row: ~50 kB on disk, never 400 MP in memory."""
+    compressor, row = zlib.compressobj(9), bytes(1 + side // 8)  # filter byte + 1 bit per pixel
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", pixels) + png_chunk(b"IEND", b""))
+
+
+def transparent_digit() -> Image.Image:
+    image = digit().convert("RGBA")
+    alpha = np.full((96, 96), 255, np.uint8)
+    alpha[:, :30] = 0  # a fully transparent band, composited on white
+    image.putalpha(Image.fromarray(alpha))
+    return image
+
+
+def assert_user_facing(message: str, phrase: str) -> None:
+    assert phrase.lower() in message.lower(), message
+    assert not INTERNALS.search(message), f"internals in the user's message: {message!r}"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    FusionModel(default_config(LABELS, "attention")).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return fusion.load_model(model_dir, device="cpu")
+
+
+def expect(model, inputs: dict, expected: str):
+    """``expected`` "ok": a prediction from exactly the given modalities; else a phrase of the InputError."""
+    if expected == "ok":
+        p = fusion.predict(model, **inputs)
+        assert p.modalities == [m for m in ("image", "audio", "text") if m in inputs]
+        assert sum(p.probs.values()) == pytest.approx(1.0, abs=1e-4)
+        json.dumps(p.to_dict())
+        return p
+    with pytest.raises(fusion.InputError) as caught:
+        fusion.predict(model, **inputs)
+    assert_user_facing(str(caught.value), expected)
+    return None
+
+
+FILES = {  # file name -> (content, given as which modality, "ok" or a phrase of the message)
+    "truncated.png": (lambda: encoded(digit())[:80], "image", "could not read"),
+    "truncated.jpg": (lambda: encoded(digit(), "JPEG")[:300], "image", "could not read"),
+    "paper.pdf (as image)": (lambda: PDF, "image", "could not read"),
+    "notes.txt (as image)": (lambda: TEXT_FILE, "image", "could not read"),
+    "one_pixel.png": (lambda: encoded(Image.new("RGB", (1, 1), "gray")), "image", "ok"),
+    "cmyk.jpg": (lambda: encoded(digit().convert("CMYK"), "JPEG"), "image", "ok"),
+    "gray16.png": (lambda: encoded(Image.fromarray(np.asarray(digit().convert("L"), np.uint16) * 257)),
+                   "image", "ok"),
+    "palette.png": (lambda: encoded(digit().convert("P", palette=Image.Palette.ADAPTIVE, colors=4)), "image", "ok"),
+    "transparent.png": (lambda: encoded(transparent_digit()), "image", "ok"),
+    # A valid header, then bytes that are no recording: they decode to (noise) samples.
+    "garbage.wav": (lambda: wav(TONE)[:44] + bytes(range(256)) * 8, "audio", "ok"),
+    "truncated.wav": (lambda: wav(TONE)[:30], "audio", "could not read"),
+    "paper.pdf (as audio)": (lambda: PDF, "audio", "could not read"),
+    "notes.txt (as audio)": (lambda: TEXT_FILE, "audio", "could not read"),
+    "empty.wav": (lambda: b"", "audio", "is empty"),
+    "one_sample.wav": (lambda: wav(TONE[4:5]), "audio", "ok"),
+    "u8.wav": (lambda: wav(TONE, subtype="PCM_U8"), "audio", "ok"),
+    "pcm24.wav": (lambda: wav(TONE, subtype="PCM_24"), "audio", "ok"),
+    "float32.wav": (lambda: wav(TONE, subtype="FLOAT"), "audio", "ok"),
+    "stereo.wav": (lambda: wav(np.stack([TONE, -0.5 * TONE], 1)), "audio", "ok"),
+    "six_channels.wav": (lambda: wav(np.tile(TONE[:, None], (1, 6)) * np.linspace(0.2, 1, 6)), "audio", "ok"),
+    "8khz.wav": (lambda: wav(TONE[::2], 8000), "audio", "ok"),
+    "96khz.wav": (lambda: wav(np.repeat(TONE, 6), 96000), "audio", "ok"),
+    "silent.wav": (lambda: wav(np.zeros(RATE, np.float32)), "audio", "silent"),
+}
+
+
+@pytest.mark.parametrize("case", list(FILES))
+def test_bad_files(model, tmp_path, case):
+    make, modality, expected = FILES[case]
+    path = tmp_path / case.split(" ")[0]
+    path.write_bytes(make())
+    expect(model, {modality: path}, expected)
+    expect(model, {modality: str(path)}, expected)  # the API and CLI pass plain strings
+
+
+def test_wav_header_claiming_hours_reads_only_what_is_there(model, tmp_path):
+    path = tmp_path / "hours.wav"
+    path.write_bytes(wav_claiming_hours())
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        waveform, _ = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5 and peak < 50 * 2**20  # 37 h of float32 would be 8 GB
+    assert len(waveform) <= 30 * RATE
+    expect(model, {"audio": path}, "ok")
+
+
+def test_decompression_bomb_is_refused_quickly(model, tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png())
+    assert path.stat().st_size < 2**20
+    start = time.perf_counter()
+    expect(model, {"image": path}, "too large")
+    assert time.perf_counter() - start < 5
+    # The page's path: an array of that size (a broadcast view, so the test itself allocates nothing).
+    expect(model, {"image": np.broadcast_to(np.uint8(0), (20_000, 20_000))}, "too large")
+
+
+@pytest.mark.parametrize("image, expected", [
+    (np.full((1, 1, 3), 128, np.uint8), "ok"),
+    (digit().convert("CMYK"), "ok"),
+    (transparent_digit(), "ok"),
+    (np.asarray(transparent_digit()), "ok"),  # the page's RGBA array
+    (np.zeros((0, 5, 3), np.uint8), "unusable image"),
+], ids=["1x1 array", "CMYK PIL", "RGBA PIL", "RGBA array", "empty array"])
+def test_page_images(model, image, expected):
+    expect(model, {"image": image}, expected)
+
+
+@pytest.mark.parametrize("audio, expected", [
+    ((RATE, np.array([0.5], np.float32)), "ok"),
+    ((RATE, np.array([1], np.int16)), "silent"),  # 1/32768 is below the silence threshold
+    ((RATE, np.where(np.arange(RATE) % 5 == 0, np.nan, TONE).astype(np.float32)), "ok"),
+    ((RATE, np.where(np.arange(RATE) % 7 == 0, np.inf, TONE).astype(np.float32)), "ok"),
+    ((RATE, np.full(RATE, np.nan, np.float32)), "silent"),
+    ((RATE, np.full(RATE, -np.inf, np.float32)), "silent"),
+    ((RATE, np.zeros(RATE, np.float32)), "silent"),
+    ((RATE, np.zeros(0, np.float32)), "empty"),
+    ((8000, (TONE[::2] * 32767).astype(np.int16)), "ok"),
+    ((96000, np.repeat(TONE, 6)), "ok"),
+    ((0, TONE), "sample rate"),
+], ids=["1 sample", "1 quiet sample", "some NaN", "some Inf", "all NaN", "all -Inf", "all zero", "no samples",
+        "8 kHz int16", "96 kHz", "rate 0"])
+def test_page_audio(model, audio, expected):
+    p = expect(model, {"audio": audio}, expected)
+    if p is not None and not np.isfinite(audio[1]).all():
+        assert any("NaN/Inf" in note for note in p.notes)
+
+
+def test_silent_audio_with_text_predicts_from_the_text_with_a_note(model):
+    p = fusion.predict(model, audio=(RATE, np.zeros(2 * RATE, np.int16)), text="it's a seven")
+    assert p.modalities == ["text"] and any("silent" in note for note in p.notes)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "nothing to predict"),
+    ("  \n\t\u3000 ", "nothing to predict"),
+    ("seven " * 16_667, "ok"),  # 100,002 characters
+    ("🙂 sev🔢en ✨👍🏽", "ok"),
+    ("هذا الرقم سبعة", "ok"),
+    ("זה המספר שבע", "ok"),
+    ("<script>alert(1)</script>", "ok"),
+], ids=["empty", "whitespace", "100k chars", "emoji", "arabic", "hebrew", "script tag"])
+def test_texts(model, text, expected):
+    p = expect(model, {"text": text}, expected)
+    if len(text) > 2000:
+        assert any("cut" in note for note in p.notes)
+    if "<script>" in text:
+        assert "<script>" in json.dumps(p.to_dict(), ensure_ascii=False)  # escaping is the page's job
+
+
+@pytest.fixture(scope="module")
+def service(model_dir, model):
+    return FusionService({"attention": model_dir}, device="cpu")
+
+
+def test_service_fuse_with_an_undecodable_image_warns_and_returns_all_outputs(service, tmp_path):
+    path = tmp_path / "photo.png"
+    path.write_bytes(PDF)
+    with pytest.warns(UserWarning) as caught:  # gr.Warning outside a request is a Python warning
+        out = service.fuse("attention", str(path), None, "seven", True, True, True, 0.0, 0.0, 0.0)
+    assert len(out) == 8 and all(o is None for o in out[:7]) and out[7] == ""
+    assert_user_facing(str(caught[0].message), "could not read")
+
+
+def test_service_fuse_with_silent_audio_and_text_predicts_with_a_note(service):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a prediction: no warning at all
+        out = service.fuse("attention", None, (RATE, np.zeros(RATE, np.int16)), "seven", True, True, True,
+                           0.0, 0.0, 0.0)
+    assert len(out) == 8 and set(out[0]) <= set(LABELS) and "silent" in out[7]
+
+
+def test_service_api_errors_are_gradio_errors_with_clear_messages(service, tmp_path):
+    with pytest.raises(gr.Error) as caught:
+        service.api_predict(None, None, "")
+    assert_user_facing(caught.value.message, "nothing to predict")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(encoded(digit(), "JPEG")[:300])
+    with pytest.raises(gr.Error) as caught:
+        service.api_predict(str(path), None, None)
+    assert_user_facing(caught.value.message, "could not read")
+
+
+def test_service_api_predicts_from_a_valid_file(service, tmp_path):
+    path = tmp_path / "tone.wav"
+    path.write_bytes(wav(TONE, 44100, "PCM_24"))
+    payload = service.api_predict(None, str(path), "seven")
+    assert payload["modalities"] == ["audio", "text"] and json.dumps(payload)
+
+
+def test_still_serving_after_everything(model, tmp_path):
+    path = tmp_path / "digit.png"
+    digit().save(path)
+    p = fusion.predict(model, image=path, audio=(RATE, TONE), text="it's a seven")
+    assert p.modalities == ["image", "audio", "text"] and p.label in LABELS
