@@ -55,8 +55,8 @@ def load_image(image) -> np.ndarray:
             raise InputError("The image is too large to decode safely.") from None
         # Say what is wrong in the user's words, never which exception a decoder raised.
         except UnidentifiedImageError:
-            raise InputError(f"Could not read {path.name!r} as an image: it is not a picture format "
-                             "this app knows (PNG, JPEG, WebP, BMP, GIF, TIFF).") from None
+            raise InputError(f"Could not read {path.name!r} as an image: it is damaged, or not a picture "
+                             "format this app knows (PNG, JPEG, WebP, BMP, GIF, TIFF).") from None
         except (OSError, SyntaxError, ValueError):
             raise InputError(f"Could not read {path.name!r} as an image: the file is damaged or incomplete.") from None
     elif isinstance(image, Image.Image) and image.width * image.height > MAX_IMAGE_PIXELS:
@@ -83,11 +83,11 @@ def load_audio_file(path) -> tuple[int, np.ndarray]:
         import audioread
         import librosa
 
-        # audioread's raw reader only retries WAV/AIFF/AU, which libsndfile just refused, and it leaves
-        # its file handle open when it fails (one per bad upload, until the garbage collector runs).
-        backends = [b for b in audioread.available_backends() if b.__module__ != "audioread.rawread"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # audioread's raw reader only retries WAV/AIFF/AU, which libsndfile just refused, and it leaves
+            # its file handle open when it fails (one per bad upload, until the garbage collector runs).
+            backends = [b for b in audioread.available_backends() if b.__module__ != "audioread.rawread"]
             reader = audioread.audio_open(str(path), backends=backends)
             data, rate = librosa.load(reader, sr=None, mono=False, duration=MAX_AUDIO_SECONDS)  # closes reader
         return int(rate), data.T if data.ndim == 2 else data
