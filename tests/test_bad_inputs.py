@@ -19,7 +19,6 @@ from PIL import Image
 
 import fusion
 from fusion.inputs import load_audio
-from fusion.model import FusionModel, default_config
 from fusion.serving import FusionService
 
 LABELS = [str(i) for i in range(10)]
@@ -81,18 +80,6 @@ def transparent_digit() -> Image.Image:
 def assert_user_facing(message: str, phrase: str) -> None:
     assert phrase.lower() in message.lower(), message
     assert not INTERNALS.search(message), f"internals in the user's message: {message!r}"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    FusionModel(default_config(LABELS, "attention")).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model(model_dir):
-    return fusion.load_model(model_dir, device="cpu")
 
 
 def expect(model, inputs: dict, expected: str):

@@ -10,22 +10,9 @@ import soundfile
 from PIL import Image
 
 import fusion
-from fusion.model import FusionModel, default_config
 
 LABELS = [str(i) for i in range(10)]
 KEYS = {"label", "probs", "strategy", "modalities", "modality_weights", "contributions", "unimodal", "timings_ms"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    FusionModel(default_config(LABELS, "attention")).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model(model_dir):
-    return fusion.load_model(model_dir, device="cpu")
 
 
 @pytest.fixture(scope="module")
