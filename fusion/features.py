@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .encoders import Encoder, Tokens
+from .encoders.base import masked_mean
 from .predict import decode_inputs
 
 BATCH = 16
@@ -102,6 +103,6 @@ def collate(items: list[dict | None], dim: int, device="cpu") -> Tokens | None:
             values[row, :n], mask[row, :n] = item["values"].float(), True
     first = next(item for item in items if item is not None)
     grid = tuple(first["grid"]) if first.get("grid") else None
-    pooled = (values * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    pooled = masked_mean(values, mask)
     return Tokens(values.to(device), mask.to(device), pooled.to(device), grid, first.get("seconds_per_token"),
                   [item.get("token_strings") or [] if item else [] for item in items])

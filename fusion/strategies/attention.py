@@ -8,7 +8,8 @@ import math
 import torch
 from torch import nn
 
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_mean, masked_softmax
+from ..encoders.base import masked_mean
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
 
 
 class ModalityAttentionFusion(nn.Module):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ModalityTokens, StrategyOutput, classifier, masked_mean
+from ..encoders.base import masked_mean
+from .layers import ModalityTokens, StrategyOutput, classifier
 
 
 class EncoderLayer(nn.Module):

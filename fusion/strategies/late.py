@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_mean, masked_softmax
+from ..encoders.base import masked_mean
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
 
 
 class LateFusion(nn.Module):

@@ -50,12 +50,6 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
     return torch.nan_to_num(weights, nan=0.0)
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, T, d), (B, T) -> (B, d), mean over real tokens (zeros for a row without any)."""
-    weights = mask.unsqueeze(-1).to(values.dtype)
-    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-
 def pool_frames(values: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Average every ``stride`` consecutive tokens (masked), (B, T, D) -> (B, ceil(T/stride), D).
 
