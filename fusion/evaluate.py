@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from .data.manifest import read_manifest  # noqa: E402
 from .features import FeatureCache  # noqa: E402
 from .predict import load_model, predict  # noqa: E402
-from .train import SplitFeatures, load_split, make_batch  # noqa: E402
+from .train import SplitFeatures, load_split, make_batch, with_modalities  # noqa: E402
 
 SEVERITIES = [round(0.1 * i, 1) for i in range(11)]
 
@@ -51,11 +51,6 @@ def macro_f1(pred: np.ndarray, label: np.ndarray, classes: int) -> float:
         denominator = np.sum(pred == c) + np.sum(label == c)
         scores.append(2 * tp / denominator if denominator else 0.0)
     return float(np.mean(scores))
-
-
-def with_modalities(split: SplitFeatures, keep, modalities) -> SplitFeatures:
-    n = len(split.labels)
-    return SplitFeatures(split.labels, {m: split.clean[m] if m in keep else [None] * n for m in modalities}, {}, {})
 
 
 def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", latency_rows: int = 20) -> dict:

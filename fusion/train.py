@@ -105,7 +105,8 @@ def make_batch(split: SplitFeatures, rows: list[int], model: FusionModel, cfg: T
                rng: random.Random | None, by_label: dict | None = None):
     """Tokens for a batch of rows with the training augmentations when ``cfg`` is given.
 
-    Returns (tokens, labels, unimodal targets {m: (B,) with -100 where that modality says nothing}).
+    Returns (tokens, labels, unimodal targets {m: (B,) with -100 where that modality says nothing},
+    clean_rows (B,) bool: rows no reliability replacement touched).
     """
     modalities = model.modalities
     labels = split.labels[rows]
@@ -154,6 +155,12 @@ def loss_fn(model: FusionModel, tokens, labels, targets, clean_rows, cfg: TrainC
     return loss
 
 
+def with_modalities(split: SplitFeatures, keep, modalities) -> SplitFeatures:
+    """The clean features of ``split`` with only the modalities in ``keep``."""
+    n = len(split.labels)
+    return SplitFeatures(split.labels, {m: split.clean[m] if m in keep else [None] * n for m in modalities}, {}, {})
+
+
 @torch.no_grad()
 def validation_score(model: FusionModel, split: SplitFeatures) -> dict:
     """Accuracy on every non-empty subset of modalities (their mean selects the checkpoint)."""
@@ -162,9 +169,7 @@ def validation_score(model: FusionModel, split: SplitFeatures) -> dict:
     scores = {}
     for size in range(1, len(model.modalities) + 1):
         for subset in itertools.combinations(model.modalities, size):
-            sub = SplitFeatures(split.labels, {m: split.clean[m] if m in subset else [None] * len(rows)
-                                               for m in model.modalities}, {}, {})
-            scores["+".join(subset)] = accuracy(model, sub, rows)
+            scores["+".join(subset)] = accuracy(model, with_modalities(split, subset, model.modalities), rows)
     return scores
 
 
