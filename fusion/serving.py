@@ -62,6 +62,23 @@ def log_request(kind: str, strategy: str, modalities: list[str], outcome: str, s
                          "ms": round((time.perf_counter() - started) * 1000, 1)}))
 
 
+def attempt(kind: str, fn):
+    """Run a page handler's work -> (result or None, outcome); failures become a gr.Warning, never a trace.
+
+    A user's mistake (InputError) is shown as is; anything else is logged here and shown as an apology,
+    so the page keeps working whatever happens.
+    """
+    try:
+        return fn(), "ok"
+    except InputError as error:
+        gr.Warning(str(error))
+        return None, "input_error"
+    except Exception:
+        log.exception("%s failed", kind)
+        gr.Warning("Sorry, something went wrong with that input. Please try again or try another one.")
+        return None, "error"
+
+
 class FusionService:
     """Holds the loaded models (encoders shared) and answers the page's events."""
 
@@ -91,17 +108,9 @@ class FusionService:
     def fuse(self, strategy, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
              corrupt_text):
         """The Fuse button: (top-3 label, weights chart, image maps ×2, audio plot, words, what-if, notes)."""
-        started, outcome, p = time.perf_counter(), "ok", None
-        try:
-            p = self.run(strategy, image, audio, text, (use_image, use_audio, use_text),
-                         (corrupt_image, corrupt_audio, corrupt_text))
-        except InputError as error:
-            outcome = "input_error"
-            gr.Warning(str(error))
-        except Exception:  # the page must keep working whatever happens; the log has the details
-            outcome = "error"
-            log.exception("fuse failed")
-            gr.Warning("Sorry, something went wrong with that input. Please try again or try another one.")
+        started = time.perf_counter()
+        p, outcome = attempt("fuse", lambda: self.run(strategy, image, audio, text, (use_image, use_audio, use_text),
+                                                      (corrupt_image, corrupt_audio, corrupt_text)))
         log_request("fuse", strategy, p.modalities if p else [], outcome, started)
         if p is None:
             return None, None, None, None, None, None, None, ""
@@ -136,24 +145,18 @@ class FusionService:
     def compare(self, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
                 corrupt_text):
         """Every shipped strategy on the same inputs: (table rows, side-by-side chart)."""
-        started, outcome, rows, chart = time.perf_counter(), "ok", None, None
-        try:
-            predictions = {s: self.run(s, image, audio, text, (use_image, use_audio, use_text),
-                                       (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models}
-            rows = [[s, p.label, f"{p.probs[p.label]:.1%}",
-                     ", ".join(f"{m} {w:.2f}" for m, w in p.modality_weights.items()) if p.modality_weights else "—",
-                     ", ".join(f"{m} {c:+.2f}" for m, c in p.contributions.items()),
-                     f"{p.timings_ms['total']:.0f}"] for s, p in predictions.items()]
-            chart = compare_chart(predictions)
-        except InputError as error:
-            outcome = "input_error"
-            gr.Warning(str(error))
-        except Exception:
-            outcome = "error"
-            log.exception("compare failed")
-            gr.Warning("Sorry, something went wrong with that input. Please try again or try another one.")
+        started = time.perf_counter()
+        predictions, outcome = attempt("compare", lambda: {
+            s: self.run(s, image, audio, text, (use_image, use_audio, use_text),
+                        (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models})
         log_request("compare", "all", [], outcome, started)
-        return rows, chart
+        if predictions is None:
+            return None, None
+        rows = [[s, p.label, f"{p.probs[p.label]:.1%}",
+                 ", ".join(f"{m} {w:.2f}" for m, w in p.modality_weights.items()) if p.modality_weights else "—",
+                 ", ".join(f"{m} {c:+.2f}" for m, c in p.contributions.items()),
+                 f"{p.timings_ms['total']:.0f}"] for s, p in predictions.items()]
+        return rows, compare_chart(predictions)
 
     def api_predict(self, image, audio, text) -> dict:
         """/predict: (image, audio, text), each may be None -> ``Prediction.to_dict()``."""
