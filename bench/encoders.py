@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from latency import measure  # noqa: E402  (bench/ is on the path when run as a script)
 
-from fusion.encoders import load_encoder, resolve_device  # noqa: E402
+from fusion.encoders import DEFAULT_SPECS, load_encoder, resolve_device  # noqa: E402
 
 SENTENCE = "well I think the number you are looking for is seven"  # 10 words
 SECONDS = 3.0
@@ -42,7 +42,7 @@ def main() -> None:
     encoders = {
         "image 224 px (center crop)": load_encoder("image", {"name": "efficientnet-lite0", "size": 224,
                                                              "preprocessing": "center"}, device),
-        "image 128 px (digit crop, shipped)": load_encoder("image", "efficientnet-lite0", device),
+        "image 128 px, digit crop, 15 blocks (shipped)": load_encoder("image", DEFAULT_SPECS["image"], device),
         "audio 3 s (Whisper tiny.en)": load_encoder("audio", "whisper-tiny.en", device),
         "text 10 words (MiniLM-L6)": load_encoder("text", "all-minilm-l6-v2", device),
     }

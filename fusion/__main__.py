@@ -43,7 +43,7 @@ def cmd_data(args) -> int:
         return 0
     from .data.digits import build_digits
 
-    paths = build_digits(args.out, seed=args.seed, size=args.size)
+    paths = build_digits(args.out, seed=args.seed, size=args.size, hard=args.hard)
     for split, path in paths.items():
         print(f"{split}: {path}")
     return 0
@@ -54,7 +54,7 @@ def cmd_train(args) -> int:
 
     cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       consistency_weight=args.consistency_weight, seed=args.seed, image_size=args.image_size,
-                      image_preprocessing=args.image_preprocessing)
+                      image_preprocessing=args.image_preprocessing, image_blocks=args.image_blocks or None)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -63,7 +63,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
-    metrics = evaluate(args.model, args.manifest, args.report, cache_dir=args.cache, device=args.device or "cpu")
+    metrics = evaluate(args.model, args.manifest, args.report, cache_dir=args.cache, device=args.device or "cpu",
+                       robustness=not args.no_robustness)
     print(json.dumps({k: metrics[k] for k in ("subsets", "mean_relative_robustness", "conflict")}, indent=1))
     print(f"report: {args.report}/report.md")
     return 0
@@ -106,6 +107,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", choices=["small", "full"], default="full")
+    p.add_argument("--hard", action="store_true", help="digits: the AV-MNIST-style variant where no modality "
+                   "suffices alone (PCA-reduced images, speech at -5 dB SNR, 50 %% character noise)")
     p.set_defaults(run=cmd_data)
 
     defaults = TrainConfig()
@@ -122,6 +125,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
+    p.add_argument("--image-blocks", type=int, default=defaults.image_blocks,
+                   help="tokens from the first N EfficientNet blocks (1-15); 0: the final 1280-d features")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)
@@ -130,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--report", required=True)
+    p.add_argument("--no-robustness", action="store_true",
+                   help="skip the corruption sweeps and conflict test (minutes: every input re-encoded 11 times)")
     p.add_argument("--cache")
     p.add_argument("--device")
     p.set_defaults(run=cmd_evaluate)

@@ -53,7 +53,10 @@ def macro_f1(pred: np.ndarray, label: np.ndarray, classes: int) -> float:
     return float(np.mean(scores))
 
 
-def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", latency_rows: int = 20) -> dict:
+def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", latency_rows: int = 20,
+             robustness: bool = True) -> dict:
+    """Write the report of a model folder on a manifest; ``robustness=False`` skips the corruption
+    sweeps and the conflict test (the slow part: every input re-encoded at 11 severities)."""
     loaded = load_model(model_dir, device)
     model = loaded.fusion.to("cpu")
     modalities = list(model.modalities)
@@ -85,7 +88,7 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
 
     # 2. Corruption sweeps: one modality corrupted at severity s, the others clean.
     sweeps = {}
-    for mi, m in enumerate(modalities):
+    for mi, m in enumerate(modalities if robustness else []):
         accs, mean_w = [], []
         for s in SEVERITIES:
             corrupted = cache.tokens(m, [rows_data[i][m] for i in complete], s, complete, progress=f"{m} s={s}")
@@ -98,11 +101,12 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
         sweeps[m] = {"accuracy": accs, "mean_weight": mean_w,
                      "relative_robustness": float(np.trapezoid(accs, SEVERITIES))}
     metrics["corruption"] = sweeps
-    metrics["mean_relative_robustness"] = float(np.mean([s["relative_robustness"] for s in sweeps.values()]))
+    metrics["mean_relative_robustness"] = (float(np.mean([s["relative_robustness"] for s in sweeps.values()]))
+                                           if sweeps else None)
 
     # 3. Conflicts: one modality names another class (a real sample of it); the other two agree.
     conflicts = {}
-    if len(modalities) >= 3:
+    if len(modalities) >= 3 and robustness:
         labels = split.labels.numpy()
         for mi, m in enumerate(modalities):
             column = [None] * len(rows_data)
@@ -138,7 +142,7 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
 def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     sweeps = metrics["corruption"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, s in sweeps.items():
+    for m, s in sweeps.items():  # nothing to draw without sweeps: the file is then not written
         axes[0].plot(SEVERITIES, s["accuracy"], marker="o", label=m)
         if s["mean_weight"][0] is not None:
             axes[1].plot(SEVERITIES, s["mean_weight"], marker="o", label=m)
@@ -148,7 +152,8 @@ def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "robustness.png", dpi=110)
+    if sweeps:
+        fig.savefig(out / "robustness.png", dpi=110)
     plt.close(fig)
 
     confusion = np.array(metrics["confusion"])
@@ -178,8 +183,19 @@ def render_report(metrics: dict) -> str:
              f"{metrics['rows']} test rows ({metrics['complete_rows']} with every modality).", "",
              "## Accuracy by modalities given", "", "| modalities | accuracy | macro-F1 | n |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['accuracy']:.4f} | {v['macro_f1']:.4f} | {v['n']} |" for k, v in metrics["subsets"].items()]
-    lines += ["", "![subsets](subsets.png) ![confusion](confusion.png)", "",
-              "## Robustness: one modality corrupted (others clean)", "",
+    lines += ["", "![subsets](subsets.png) ![confusion](confusion.png)", ""]
+    if metrics["corruption"]:
+        lines += render_robustness(metrics)
+    p = metrics["parameters"]
+    lines += ["## Cost", "", "Parameters: " + ", ".join(f"{k} {v:,}" for k, v in p.items()), "",
+              f"Latency through `fusion.predict` (files decoded, explanations on): p50 "
+              f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
+              f"over {metrics['latency_ms']['requests']} requests.", ""]
+    return "\n".join(lines)
+
+
+def render_robustness(metrics: dict) -> list[str]:
+    lines = ["## Robustness: one modality corrupted (others clean)", "",
               "| modality | " + " | ".join(f"s={s}" for s in SEVERITIES) + " | relative robustness (AUC) |",
               "|---" * (len(SEVERITIES) + 2) + "|"]
     for m, s in metrics["corruption"].items():
@@ -195,25 +211,25 @@ def render_report(metrics: dict) -> str:
         w = "—" if c["mean_weight_odd_one"] is None else f"{c['mean_weight_odd_one']:.3f}"
         cw = "—" if c["clean_mean_weight"] is None else f"{c['clean_mean_weight']:.3f}"
         lines.append(f"| {m} | {c['accuracy_vs_agreeing_pair']:.4f} | {w} | {cw} |")
-    p = metrics["parameters"]
-    lines += ["", "## Cost", "", "Parameters: " + ", ".join(f"{k} {v:,}" for k, v in p.items()), "",
-              f"Latency through `fusion.predict` (files decoded, explanations on): p50 "
-              f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
-              f"over {metrics['latency_ms']['requests']} requests.", ""]
-    return "\n".join(lines)
+    return lines + [""]
 
 
 def summary_table(reports: dict[str, dict]) -> str:
-    """One markdown row per evaluated model: subset accuracies, robustness, conflicts, cost."""
+    """One markdown row per evaluated model: subset accuracies, what fusing all modalities adds over the
+    best single one, robustness, conflicts, cost."""
     first = next(iter(reports.values()))
     subsets = list(first["subsets"])
-    header = (["strategy"] + subsets + ["mean rel. robustness"] +
+    singles = [s for s in subsets if "+" not in s]
+    header = (["strategy"] + subsets + ["fused − best single", "mean rel. robustness"] +
               [f"{m} pure noise → acc / weight" for m in first["corruption"]] +
               [f"{m} conflict → acc / weight" for m in first["conflict"]] + ["params", "p50 ms"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, r in reports.items():
         cells = [name] + [f"{r['subsets'][s]['accuracy']:.4f}" for s in subsets]
-        cells.append(f"{r['mean_relative_robustness']:.4f}")
+        gain = r["subsets"][subsets[-1]]["accuracy"] - max(r["subsets"][s]["accuracy"] for s in singles)
+        cells.append(f"{100 * gain:+.1f} pt")
+        robust = r["mean_relative_robustness"]
+        cells.append("—" if robust is None else f"{robust:.4f}")
         for s in r["corruption"].values():
             w = s["mean_weight"]
             cells.append(f"{s['accuracy'][-1]:.3f} / " + ("—" if w[-1] is None else f"{w[-1]:.2f} (clean {w[0]:.2f})"))

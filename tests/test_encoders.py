@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fusion.encoders import load_encoder, load_encoders
+from fusion.encoders import DEFAULT_SPECS, load_encoder, load_encoders
 from fusion.encoders.base import WeightChecksumError, verify_sha256
 from fusion.encoders.image import WEIGHTS_SHA256, EfficientNetImageEncoder, to_rgb_array
 from fusion.encoders.text import MiniLMTextEncoder, minilm_folder
@@ -22,7 +22,23 @@ def text_encoder():
 
 @pytest.fixture(scope="module")
 def image_encoder():
-    return EfficientNetImageEncoder(device="cpu")
+    return EfficientNetImageEncoder(device="cpu", **{k: v for k, v in DEFAULT_SPECS["image"].items() if k != "name"})
+
+
+def test_image_tokens_from_an_inner_block(image_encoder):
+    """blocks=15 is the full network cut after block 15: same stem and blocks, no head."""
+    digit = np.zeros((64, 64), np.uint8)
+    digit[16:48, 28:36] = 255
+    x = image_encoder.pixels([digit])
+    with torch.inference_mode():
+        h = torch.nn.functional.relu6(image_encoder.net._bn0(image_encoder.net._conv_stem(x)))
+        for block in image_encoder.net._blocks[:15]:
+            h = block(h)
+    tokens = image_encoder.encode([digit])
+    assert image_encoder.dim == 192 and tokens.values.shape == (1, 16, 192)
+    torch.testing.assert_close(tokens.values, h.flatten(2).transpose(1, 2))
+    with pytest.raises(ValueError, match="blocks"):
+        EfficientNetImageEncoder(device="cpu", blocks=16)
 
 
 def test_minilm_pooled_matches_sentence_transformers(text_encoder):
@@ -71,7 +87,7 @@ def test_efficientnet_recognises_a_real_photo():
 ])
 def test_image_inputs_of_any_form(image_encoder, image):
     tokens = image_encoder.encode([image, np.zeros((28, 28, 3), np.uint8)])
-    assert tokens.values.shape == (2, 16, 1280) and tokens.grid == (4, 4)
+    assert tokens.values.shape == (2, 16, 192) and tokens.grid == (4, 4)
     assert tokens.values.dtype == torch.float32 and tokens.mask.all()
     assert torch.isfinite(tokens.values).all()
 

@@ -128,6 +128,8 @@ def test_shapley_null_player_and_symmetry():
         for p in late.classifiers["audio"].parameters():
             p.zero_()
         late.gates["audio"][-1].bias.fill_(-1e4)
+        late.agreement_scale.zero_()  # a flat audio prediction would still shift the others' agreement
+        model.log_prior.fill_(-math.log(len(LABELS)))  # v(∅) = a flat prediction, as audio alone gives
         # Symmetry: identical image and text pathways fed identical tokens.
         late.classifiers["text"].load_state_dict(late.classifiers["image"].state_dict())
         late.gates["text"].load_state_dict(late.gates["image"].state_dict())
@@ -242,3 +244,37 @@ def test_image_positions_make_the_layout_count():
     assert placed({"text": tokens["text"]}).logits.shape == (1, 5)
     with pytest.raises(ValueError, match="fixed layout"):
         placed({**tokens, "image": random_tokens(1, lengths={"image": 9, "audio": 9, "text": 5})["image"]})
+
+
+def test_agreement_bias_marks_the_odd_modality():
+    from fusion.strategies.layers import agreement_bias
+
+    sure = lambda c: torch.nn.functional.one_hot(torch.tensor(c), 5).float() * 20  # noqa: E731
+    # Row 0: image says 3, audio and text say 1. Row 1: only image and text, agreeing. Row 2: image alone.
+    logits = torch.stack([torch.stack([sure(3), sure(1), sure(1)]), torch.stack([sure(1), sure(4), sure(1)]),
+                          torch.stack([sure(2), sure(2), sure(2)])])
+    present = torch.tensor([[True, True, True], [True, False, True], [True, False, False]])
+    bias = agreement_bias(logits, present)
+    assert bias[0, 0] < -6 and bias[0, 1:].abs().max() < 1e-4  # the odd one out, and the agreeing pair
+    assert bias[1, [0, 2]].abs().max() < 1e-4  # audio's "4" is absent: it does not count against image
+    assert bias[2, 0] == 0  # alone: nothing to disagree with
+
+
+@pytest.mark.parametrize("strategy", ["attention", "late", "cross"])
+def test_a_disagreeing_modality_loses_weight_through_the_agreement_term(strategy):
+    """Unimodal classifiers fixed to say image 3, audio 1, text 1: with the learned scale at 0 the
+    agreement is ignored; raising it moves weight off the image, the odd one out."""
+    model = make_model(strategy)
+    with torch.no_grad():
+        for m, label in zip(model.modalities, (3, 1, 1)):
+            last = model.strategy.classifiers[m][-1]
+            last.weight.zero_()
+            last.bias.copy_(torch.nn.functional.one_hot(torch.tensor(label), len(LABELS)) * 20.0)
+    tokens = random_tokens(4, seed=3)
+    weights = {}
+    for scale in (0.0, 5.0):
+        with torch.no_grad():
+            model.strategy.agreement_scale.fill_(scale)
+        weights[scale] = model(tokens).modality_weights
+    assert (weights[5.0][:, 0] < 0.5 * weights[0.0][:, 0]).all()
+    assert (weights[5.0][:, 1:] > weights[0.0][:, 1:]).all()

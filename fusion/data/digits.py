@@ -47,7 +47,7 @@ SPOKEN_WORDS = {label: (word, "oh") if label == 0 else (word,) for label, word i
 # Images per class (train, val, test) and clip renditions per (voice, word), by build size.
 IMAGES_PER_CLASS = {"full": (350, 50, 100), "small": (10, 5, 10)}
 RENDITIONS = {"full": 3, "small": 1}
-TRAIN_REPEATS = 2  # each training image appears in this many rows, with different clips and texts
+TRAIN_REPEATS = 3  # each training image appears in this many rows, rendered anew, with different clips and texts
 
 # Voices by split, disjoint. flite's awb_time is left out: it only speaks times of day.
 FLITE_VOICES = {"train": ("kal", "kal16", "awb"), "val": ("rms",), "test": ("slt",)}
@@ -90,17 +90,28 @@ MAX_SECONDS = 3.0
 MAX_SILENCE = 0.7  # seconds, before and after the word
 TYPO_RATE = 0.02  # per letter
 WORKERS = min(4, os.cpu_count() or 1)
+# The --hard variant, as AV-MNIST degrades MNIST: images keep only the principal components that hold
+# 25 % of the energy, speech is buried in noise at -5 dB SNR, and half of the text's characters are noise.
+HARD_IMAGE_ENERGY = 0.25
+HARD_SNR_DB = -5.0
+HARD_TEXT_NOISE = 0.5
 
 
-def build_digits(out_dir: str | os.PathLike, seed: int = 0, size: str = "full") -> dict[str, Path]:
+def build_digits(out_dir: str | os.PathLike, seed: int = 0, size: str = "full", hard: bool = False) -> dict[str, Path]:
     """Build the digits dataset (handwritten digit photo + spoken digit + typed text) into a folder.
 
     Writes train.csv, val.csv and test.csv (columns image,audio,text,label) with the images under
-    images/ and the clips under audio/. The full build has 7,000 training rows (each of 3,500 images
-    twice, with different clips and texts), 500 validation and 1,000 test rows; validation and test
+    images/ and the clips under audio/. The full build has 10,500 training rows (each of 3,500 images
+    three times, each time rendered anew and with its own clip and text), 500 validation and 1,000 test
+    rows; validation and test
     use images, voices and text templates never seen in training. ``size="small"`` makes a quick
-    200 / 50 / 100-row version with fewer voices. The same seed gives the same dataset. Needs the
+    300 / 50 / 100-row version with fewer voices. The same seed gives the same dataset. Needs the
     ``flite`` and ``espeak-ng`` programs (apt install flite espeak-ng). Takes a few minutes.
+
+    ``hard=True`` builds the AV-MNIST-style variant, where no modality is enough on its own: each
+    image is reduced to the principal components holding ``HARD_IMAGE_ENERGY`` of the energy (fitted on
+    the training images) before rendering, every clip gets noise at ``HARD_SNR_DB`` dB SNR, and each
+    character of a text is replaced by a random letter with probability ``HARD_TEXT_NOISE``.
 
     Returns the manifest paths by split name.
     """
@@ -118,10 +129,13 @@ def build_digits(out_dir: str | os.PathLike, seed: int = 0, size: str = "full") 
     (out / "audio").mkdir(parents=True, exist_ok=True)
     pixels, labels = mnist_data()
     image_ids = split_images(labels, IMAGES_PER_CLASS[size], seed)
+    if hard:
+        pixels, components = pca_reduce(pixels, image_ids["train"], HARD_IMAGE_ENERGY)
+        print(f"digits: hard: images keep {components} principal components", flush=True)
     clips = synthesise_clips(size, seed)
     manifests = {}
     for split_code, split in enumerate(SPLITS):
-        rows = _build_split(out, split_code, image_ids[split], pixels, labels, clips[split], seed)
+        rows = _build_split(out, split_code, image_ids[split], pixels, labels, clips[split], seed, hard)
         manifests[split] = write_manifest(out / f"{split}.csv", rows)
         print(f"digits: {split}: {len(rows)} rows, {len(image_ids[split])} images, "
               f"voices {', '.join(split_voices(split, size))}", flush=True)
@@ -142,20 +156,32 @@ def split_images(labels: np.ndarray, per_class: tuple[int, int, int], seed: int)
 
 
 def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray, labels: np.ndarray,
-                 clips: dict, seed: int) -> list[dict]:
-    """Render a split's images, then make its rows (one fresh clip and text each)."""
+                 clips: dict, seed: int, hard: bool = False) -> list[dict]:
+    """Render a split's images, then make its rows (one fresh clip and text each).
+
+    A training image used in several rows is rendered anew for each (pen, paper, pose, blur...), so
+    the fusion head sees as many photo variations as rows.
+    """
     split = SPLITS[split_code]
-    image_files = [f"images/{split}_{i:05d}.png" for i in range(len(ids))]
-    # Every image and row has its own generator, so the result does not depend on thread scheduling.
-
-    def render(i: int) -> None:
-        picture = render_digit(pixels[ids[i]], np.random.default_rng([seed, split_code, i, 0]))
-        picture.save(out / image_files[i], compress_level=1)
-
-    _run(f"{split} images", render, range(len(ids)))
     repeats = TRAIN_REPEATS if split == "train" else 1
     image_of_row = np.repeat(np.arange(len(ids)), repeats)
     image_of_row = np.random.default_rng([seed, split_code]).permutation(image_of_row)
+    copy_of_row, seen = np.empty_like(image_of_row), np.zeros(len(ids), dtype=int)
+    for r, i in enumerate(image_of_row):  # the k-th row showing an image gets rendering k
+        copy_of_row[r], seen[i] = seen[i], seen[i] + 1
+    # Every rendering and row has its own generator, so the result does not depend on thread scheduling;
+    # rendering 0 keeps the generator (and file name) it has always had.
+    renderings = sorted(set(zip(image_of_row.tolist(), copy_of_row.tolist())))
+
+    def image_file(i: int, copy: int) -> str:
+        return f"images/{split}_{i:05d}.png" if copy == 0 else f"images/{split}_{i:05d}_{copy}.png"
+
+    def render(job: tuple[int, int]) -> None:
+        i, copy = job
+        rng = np.random.default_rng([seed, split_code, i, 0] if copy == 0 else [seed, split_code, i, 0, copy])
+        render_digit(pixels[ids[i]], rng).save(out / image_file(i, copy), compress_level=1)
+
+    _run(f"{split} images", render, renderings)
 
     def make_row(r: int) -> dict:
         i = image_of_row[r]
@@ -163,11 +189,13 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
         rng = np.random.default_rng([seed, split_code, r, 1])
         engine = "flite" if rng.random() < FLITE_SHARE else "espeak"
         voice, rate, samples = clips[label][engine][rng.integers(len(clips[label][engine]))]
-        audio, audio_rate = augment_clip(samples, rate, rng)
+        audio, audio_rate = augment_clip(samples, rate, rng, HARD_SNR_DB if hard else None)
         audio_file = f"audio/{split}_{r:05d}_{voice}.wav"
         soundfile.write(out / audio_file, audio, audio_rate, subtype="PCM_16")
         text = render_text(label, TEMPLATES[split], rng)
-        return {"image": image_files[i], "audio": audio_file, "text": text, "label": str(label)}
+        if hard:
+            text = character_noise(text, HARD_TEXT_NOISE, rng)
+        return {"image": image_file(i, copy_of_row[r]), "audio": audio_file, "text": text, "label": str(label)}
 
     return _run(f"{split} rows", make_row, range(len(image_of_row)))
 
@@ -240,6 +268,17 @@ def render_digit(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return image
 
 
+def pca_reduce(pixels: np.ndarray, fit_rows: np.ndarray, energy: float) -> tuple[np.ndarray, int]:
+    """Images (N, 784) reconstructed from the fewest principal components, fitted on ``fit_rows``, whose
+    variance adds up to ``energy`` of the total -> (float images clipped to 0..255, components kept)."""
+    x = np.asarray(pixels, np.float64)
+    mean = x[fit_rows].mean(0)
+    _, singular, basis = np.linalg.svd(x[fit_rows] - mean, full_matrices=False)
+    keep = int(np.searchsorted(np.cumsum(singular**2) / np.sum(singular**2), energy)) + 1
+    reduced = (x - mean) @ basis[:keep].T @ basis[:keep] + mean
+    return np.clip(reduced, 0, 255), keep
+
+
 def _disk(radius: int) -> np.ndarray:
     """Round footprint for grey dilation/erosion (a square one would give blocky strokes)."""
     y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
@@ -305,11 +344,13 @@ def _resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     return signal.resample_poly(samples, new_rate // common, rate // common)
 
 
-def augment_clip(samples: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def augment_clip(samples: np.ndarray, rate: int, rng: np.random.Generator,
+                 snr_db: float | None = None) -> tuple[np.ndarray, int]:
     """A clean synthesised word -> a recording-like clip ``(float32 samples, rate)`` of at most 3 s.
 
     16 kHz resampling (sometimes via 8 / 44.1 / 48 kHz), reverb (30 %), 0-0.7 s of silence before and
-    after, noise at 0-30 dB SNR (85 %), a random level; saved at 16 kHz, or 44.1 / 48 kHz for 15 %.
+    after, noise at 0-30 dB SNR (85 %; always, at ``snr_db``, when given), a random level; saved at
+    16 kHz, or 44.1 / 48 kHz for 15 %.
     """
     x = _resample(samples.astype(np.float64), rate, SAMPLE_RATE)
     if rng.random() < 0.35:  # the band limits and artefacts of another device's sample rate
@@ -326,11 +367,11 @@ def augment_clip(samples: np.ndarray, rate: int, rng: np.random.Generator) -> tu
     silence = rng.uniform(0, MAX_SILENCE * SAMPLE_RATE, 2)
     silence *= min(1.0, (MAX_SECONDS * SAMPLE_RATE - x.size) / max(silence.sum(), 1.0))  # stay within 3 s
     x = np.pad(x, silence.astype(int))
-    if rng.random() < 0.85:
+    if rng.random() < 0.85 or snr_db is not None:
         noise = rng.normal(0, 1, x.size)
         if rng.random() < 0.5:  # rumble-like low-frequency noise instead of hiss
             noise = signal.lfilter([1.0], [1.0, -0.9], noise)
-        snr = rng.uniform(0, 30)
+        snr = rng.uniform(0, 30) if snr_db is None else snr_db
         x = x + noise * speech_rms / np.sqrt(np.mean(noise * noise)) * 10 ** (-snr / 20)
     out_rate = SAMPLE_RATE if rng.random() < 0.85 else int(rng.choice((44100, 48000)))
     x = _resample(x, SAMPLE_RATE, out_rate)
@@ -367,3 +408,9 @@ def render_text(label: int, templates: tuple[str, ...], rng: np.random.Generator
             out.insert(len(out) - 1, char)  # swapped with the previous character
         # otherwise the letter is dropped
     return "".join(out)
+
+
+def character_noise(text: str, rate: float, rng: np.random.Generator) -> str:
+    """Each character replaced by a random lowercase letter with probability ``rate``."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return "".join(letters[rng.integers(26)] if rng.random() < rate else char for char in text)

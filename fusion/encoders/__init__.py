@@ -2,7 +2,7 @@
 
 An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"name": string}``):
 
-- image: ``efficientnet-lite0`` (options ``size``, ``preprocessing`` = "digit" | "center")
+- image: ``efficientnet-lite0`` (options ``size``, ``preprocessing`` = "digit" | "center", ``blocks``)
 - audio: ``whisper-tiny.en``
 - text:  ``all-minilm-l6-v2``
 - any:   ``hf:<repo id or local folder>``, a transformers backbone for that modality.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from .base import MODALITIES, Encoder, Tokens, WeightChecksumError, resolve_device
 
 DEFAULT_SPECS = {
-    "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit"},
+    "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15},
     "audio": {"name": "whisper-tiny.en"},
     "text": {"name": "all-minilm-l6-v2"},
 }

@@ -55,9 +55,14 @@ class Encoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    # Reduced precision the forward pass autocasts to: None = the default, fp16 on CUDA and fp32 elsewhere;
+    # torch.float32 forces full precision (bench/precision.py compares the two on the same inputs).
+    precision: torch.dtype | None = None
+
     def autocast(self):
-        """fp16 autocast on CUDA, a no-op elsewhere (CPU stays fp32)."""
-        return torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda")
+        """Autocast to ``precision`` (default: fp16 on CUDA, none on CPU)."""
+        dtype = self.precision or (torch.float16 if self.device.type == "cuda" else torch.float32)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     def encode(self, batch: list) -> Tokens:  # pragma: no cover - interface
         raise NotImplementedError

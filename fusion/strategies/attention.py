@@ -9,17 +9,22 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, agreement_bias, classifier, masked_softmax
 
 
 class ModalityAttentionFusion(nn.Module):
-    """a_{h,m} = softmax_m(q_h · k_{h,m} / sqrt(d_h)) over present modalities; z = W_o concat_h Σ_m a_{h,m} v_{h,m}.
+    """a_{h,m} = softmax_m(q_h · k_{h,m} / sqrt(d_h) + s_h · log agreement_m) over present modalities;
+    z = W_o concat_h Σ_m a_{h,m} v_{h,m}.
 
-    The query is a learned vector plus a projection of the mean of the present modalities' summaries,
-    so a modality that disagrees with the others can be weighted down (a fixed query cannot see
-    agreement). Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights
-    (B, M) is the mean over heads, head_weights (B, H, M) the per-head values; absent modalities get 0.
+    The query is a learned vector plus a projection of the mean of the present modalities' summaries.
+    Each modality's summary also has its own classifier (what it alone predicts); ``agreement_bias``
+    turns those predictions into the evidence of a disagreement, which a dot-product query over
+    summaries cannot see on its own, and the learned per-head scale s_h decides how much it counts.
+    Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights (B, M) is the
+    mean over heads, head_weights (B, H, M) the per-head values; absent modalities get 0.
     """
+
+    has_unimodal_classifiers = True
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
                  heads: int = 4):
@@ -34,6 +39,8 @@ class ModalityAttentionFusion(nn.Module):
         self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
         self.head = classifier(d_model, num_classes, dropout)
+        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.agreement_scale = nn.Parameter(torch.ones(heads))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
         pooled, token_weights = {}, {}
@@ -47,8 +54,11 @@ class ModalityAttentionFusion(nn.Module):
         context = masked_mean(summaries, present)  # (B, d): the consensus of the present modalities
         query = self.query + self.context_query(context).view(batch, self.heads, self.head_dim)
         scores = torch.einsum("bhd,bmhd->bhm", query, keys) / math.sqrt(self.head_dim)
+        unimodal = {m: self.classifiers[m](pooled[m]) for m in self.modalities}
+        bias = agreement_bias(torch.stack([unimodal[m] for m in self.modalities], dim=1), present)  # (B, M)
+        scores = scores + self.agreement_scale[None, :, None] * bias[:, None, :]
         head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
         fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)
         return StrategyOutput(logits=self.head(self.out(fused)), pooled=pooled,
                               modality_weights=head_weights.mean(1), head_weights=head_weights,
-                              token_weights=token_weights)
+                              token_weights=token_weights, unimodal_logits=unimodal)

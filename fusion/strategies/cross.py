@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import ModalityTokens, StrategyOutput, classifier
+from .layers import ModalityTokens, StrategyOutput, agreement_bias, classifier
 
 
 class EncoderLayer(nn.Module):
@@ -19,10 +19,12 @@ class EncoderLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, L, d), key_bias (B, L) added to every query's score for that key (-inf = padding)."""
         h = self.norm1(x)
-        attended, probs = self.attention(h, h, h, key_padding_mask=padding, need_weights=True,
-                                         average_attn_weights=False)
+        heads, length = self.attention.num_heads, x.shape[1]
+        mask = key_bias[:, None, None, :].expand(-1, heads, length, -1).reshape(-1, length, length)
+        attended, probs = self.attention(h, h, h, attn_mask=mask, need_weights=True, average_attn_weights=False)
         x = x + attended
         return x + self.mlp(self.norm2(x)), probs
 
@@ -46,9 +48,15 @@ class CrossEncoderFusion(nn.Module):
     ``layers`` pre-LN layers; the head reads [CLS]. The MLP is 2× wide rather than the usual 4×: a third
     less compute on a CPU for no measurable loss on the digits task.
 
+    Each modality's mean token also has its own classifier (what it alone predicts); in every layer a
+    key of modality m gets s_l · log agreement_m added to its attention scores (``agreement_bias``, s_l
+    learned per layer), so a modality whose prediction no other modality shares can be attended less.
+
     Token weights are the rollout from [CLS] to each token, renormalised within a modality; a modality's
     weight is the rollout mass on its tokens, renormalised over the present modalities.
     """
+
+    has_unimodal_classifiers = True
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
                  heads: int = 4, layers: int = 2, mlp_ratio: int = 2):
@@ -58,15 +66,24 @@ class CrossEncoderFusion(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = classifier(d_model, num_classes, dropout)
+        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.agreement_scale = nn.Parameter(torch.ones(layers))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
         parts = [tokens[m] for m in self.modalities]
         batch = parts[0].values.shape[0]
         x = torch.cat([self.cls.expand(batch, 1, -1)] + [p.values for p in parts], dim=1)
         real = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device)] + [p.mask for p in parts], 1)
+        pooled = {m: masked_mean(p.values, p.mask) for m, p in zip(self.modalities, parts)}
+        unimodal = {m: self.classifiers[m](pooled[m]) for m in self.modalities}
+        present = torch.stack([p.present for p in parts], dim=1)
+        bias = agreement_bias(torch.stack([unimodal[m] for m in self.modalities], dim=1), present)  # (B, M)
+        token_bias = torch.cat([x.new_zeros(batch, 1)] + [bias[:, i:i + 1].expand(-1, p.mask.shape[1])
+                                                            for i, p in enumerate(parts)], dim=1)  # (B, L)
+        padding = torch.zeros_like(token_bias).masked_fill(~real, float("-inf"))
         attentions = []
-        for layer in self.layers:
-            x, probs = layer(x, ~real)
+        for scale, layer in zip(self.agreement_scale, self.layers):
+            x, probs = layer(x, scale * token_bias + padding)
             attentions.append(probs)
         cls_rollout = attention_rollout(attentions)[:, 0]  # (B, L)
 
@@ -78,7 +95,6 @@ class CrossEncoderFusion(nn.Module):
             token_weights[m] = share / total.clamp(min=1e-12)
             mass.append(total.squeeze(1) * part.present)
         mass = torch.stack(mass, dim=1)
-        pooled = {m: masked_mean(p.values, p.mask) for m, p in zip(self.modalities, parts)}
         return StrategyOutput(logits=self.head(self.norm(x[:, 0])), pooled=pooled,
                               modality_weights=mass / mass.sum(1, keepdim=True).clamp(min=1e-12),
-                              token_weights=token_weights, attentions=tuple(attentions))
+                              token_weights=token_weights, unimodal_logits=unimodal, attentions=tuple(attentions))

@@ -6,15 +6,16 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, agreement_bias, classifier, masked_softmax
 
 
 class LateFusion(nn.Module):
-    """fused log p = Σ_m a_m log p_m, a = softmax over present modalities of gate(pooled_m).
+    """fused log p = Σ_m a_m log p_m, a = softmax over present modalities of gate(pooled_m) + s·log agreement_m.
 
     Each modality is attention-pooled (so it has token weights) and classified on its own; the gate
-    scores each modality from its own summary next to the mean summary of the present modalities, so
-    it can learn both how reliable an input looks and whether it agrees with the others.
+    scores each modality from its own summary next to the mean summary of the present modalities (how
+    reliable an input looks), and the learned scale s weighs the evidence of a disagreement: whether the
+    modality's own prediction matches another modality's (``agreement_bias``).
     """
 
     has_unimodal_classifiers = True
@@ -26,6 +27,7 @@ class LateFusion(nn.Module):
         self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
         self.gates = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(2 * d_model), nn.Linear(2 * d_model, 64),
                                                      nn.GELU(), nn.Linear(64, 1)) for m in modalities})
+        self.agreement_scale = nn.Parameter(torch.ones(1))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
         pooled, token_weights, logits = {}, {}, {}
@@ -35,8 +37,10 @@ class LateFusion(nn.Module):
         present = torch.stack([tokens[m].present for m in self.modalities], dim=1)
         context = masked_mean(torch.stack([pooled[m] for m in self.modalities], dim=1), present)  # (B, d)
         gate_scores = [self.gates[m](torch.cat([pooled[m], context], -1)).squeeze(-1) for m in self.modalities]
-        weights = masked_softmax(torch.stack(gate_scores, dim=1), present)  # (B, M)
-        log_probs = torch.stack([torch.log_softmax(logits[m], -1) for m in self.modalities], dim=1)
+        stacked = torch.stack([logits[m] for m in self.modalities], dim=1)  # (B, M, C)
+        scores = torch.stack(gate_scores, dim=1) + self.agreement_scale * agreement_bias(stacked, present)
+        weights = masked_softmax(scores, present)  # (B, M)
+        log_probs = torch.log_softmax(stacked, -1)
         fused = torch.einsum("bm,bmc->bc", weights, log_probs)
         return StrategyOutput(logits=fused, pooled=pooled, modality_weights=weights, token_weights=token_weights,
                               unimodal_logits=logits)

@@ -50,6 +50,25 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
     return torch.nan_to_num(weights, nan=0.0)
 
 
+def agreement_bias(unimodal_logits: torch.Tensor, present: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    """log of how well each modality's own prediction agrees with the others', (B, M, C), (B, M) -> (B, M).
+
+    agreement_m = max over the other present modalities n of Σ_c p_m(c) p_n(c), in [0, 1]: about 1 when
+    m names the same class as some other modality, about 0 when it names a class no other does (a
+    conflict, or noise). A modality with no present partner has nothing to disagree with: agreement 1.
+    Returned as log(max(agreement, floor)) in [log floor, 0], detached: the unimodal classifiers are
+    trained on their own labels, not to sway the weights. Strategies add it, times a learned scale, to
+    their modality scores, so the weights can learn to follow the evidence of a disagreement.
+    """
+    probs = unimodal_logits.detach().softmax(-1)
+    overlap = torch.einsum("bmc,bnc->bmn", probs, probs)  # (B, M, M)
+    eye = torch.eye(present.shape[1], dtype=torch.bool, device=present.device)
+    partners = present[:, :, None] & present[:, None, :] & ~eye  # (B, M, M)
+    best = overlap.masked_fill(~partners, 0.0).amax(-1)
+    agreement = torch.where(partners.any(-1), best, torch.ones_like(best))
+    return agreement.clamp(min=floor).log()
+
+
 def pool_frames(values: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Average every ``stride`` consecutive tokens (masked), (B, T, D) -> (B, ceil(T/stride), D).
 
@@ -99,7 +118,8 @@ class AttentionPool(nn.Module):
 
     def __init__(self, d_model: int):
         super().__init__()
-        self.score = nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh(), nn.Linear(d_model, 1))
+        # No bias on the last layer: a softmax ignores a shift shared by all tokens.
+        self.score = nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh(), nn.Linear(d_model, 1, bias=False))
 
     def forward(self, tokens: ModalityTokens) -> tuple[torch.Tensor, torch.Tensor]:
         weights = masked_softmax(self.score(tokens.values).squeeze(-1), tokens.mask)
