@@ -1,11 +1,13 @@
 """Which EfficientNet-Lite0 features carry the digit? Linear probes on the digits data.
 
-    python bench/image_probe.py --data data/digits [--train-rows 1500]
+    python bench/image_probe.py --data data/digits [--train-rows 3500]
 
-Encodes a subset of the training split and all of validation through the shipped image pipeline
+Encodes one rendering of each training digit and all of validation through the shipped image pipeline
 (digit crop, 128 px) and fits a logistic regression on several read-outs: the final 1280-d feature map
 mean-pooled (what a set-of-tokens fusion sees without positions), the same map flattened with its 4×4
 layout, and intermediate blocks, pooled or on a 4×4 grid. Prints validation accuracy per read-out.
+Measured (3,500 / 500 images, C=0.1): head 4×4 0.958, block 7 0.970, block 10 0.976, block 12 0.978,
+block 14 0.982 (15 blocks: what the digits models read).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def readouts(encoder, rows: list[dict], batch: int = 32) -> dict[str, np.ndarray
         feats = {}
         for i, block in enumerate(net._blocks):
             h = block(h)
-            if i in (10, 15):
+            if i in (7, 10, 12, 14):
                 feats[f"block {i} pooled"] = h.mean((2, 3))
                 feats[f"block {i} 4x4 grid"] = F.adaptive_avg_pool2d(h, 4).flatten(1)
         head = F.relu6(net._bn1(net._conv_head(h)))
@@ -49,9 +51,11 @@ def readouts(encoder, rows: list[dict], batch: int = 32) -> dict[str, np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="a folder built by `python -m fusion data digits`")
-    parser.add_argument("--train-rows", type=int, default=1500)
+    parser.add_argument("--train-rows", type=int, default=3500)
     args = parser.parse_args()
-    train = read_manifest(Path(args.data) / "train.csv")[::2][: args.train_rows]  # every 2nd row: distinct images
+    # One rendering per training digit (files <split>_<digit>.png; re-renderings add _<k>).
+    train = [r for r in read_manifest(Path(args.data) / "train.csv") if Path(r["image"]).stem.count("_") == 1]
+    train = train[: args.train_rows]
     val = read_manifest(Path(args.data) / "val.csv")
     encoder = load_encoder("image", "efficientnet-lite0", "cpu")
     x_train, x_val = readouts(encoder, train), readouts(encoder, val)
@@ -59,7 +63,7 @@ def main() -> None:
     print(f"{'read-out':<26}{'dims':>7}{'val acc':>9}   ({len(train)} train / {len(val)} val images)")
     for name in x_train:
         mean, std = x_train[name].mean(0), x_train[name].std(0) + 1e-6
-        probe = LogisticRegression(max_iter=3000, C=0.05 if x_train[name].shape[1] > 5000 else 0.5)
+        probe = LogisticRegression(max_iter=3000, C=0.1)
         probe.fit((x_train[name] - mean) / std, y_train)
         accuracy = (probe.predict((x_val[name] - mean) / std) == y_val).mean()
         print(f"{name:<26}{x_train[name].shape[1]:>7}{accuracy:>9.3f}")
