@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from tqdm import tqdm
 
 from .encoders import Encoder, Tokens
@@ -83,11 +83,12 @@ class FeatureCache:
 
     @staticmethod
     def load(path: Path) -> dict:
-        from safetensors import safe_open
-
-        with safe_open(path, "pt") as f:
-            meta = {k: json.loads(v) for k, v in f.metadata().items()}
-        return {"values": load_file(path)["values"], **meta}
+        # Read into memory rather than memory-map: a training split holds tens of thousands of these
+        # files, and one mapping each runs into the kernel's limit (vm.max_map_count, 65,530 by default).
+        raw = path.read_bytes()
+        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+        meta = {k: json.loads(v) for k, v in header.get("__metadata__", {}).items()}
+        return {"values": load(raw)["values"], **meta}
 
 
 def collate(items: list[dict | None], dim: int, device="cpu") -> Tokens | None:

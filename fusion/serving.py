@@ -36,14 +36,17 @@ APP_AUDIO_SECONDS = 10.0
 STRATEGY_DIAGRAM = """### The four fusion strategies
 
 ```
- image ─ EfficientNet-Lite0 ─ 16 tokens ─┐     every modality: LayerNorm + Linear to d=256 + modality embedding
- audio ─ Whisper tiny.en ──── 50 /s ─────┼──►
- text ── MiniLM-L6 ────────── words ─────┘
+ image ─ EfficientNet-Lite0 (15 blocks) ─ 4×4 tokens ─┐  every modality: LayerNorm + Linear to d=256
+ audio ─ Whisper tiny.en ─────────────── 50 /s ───────┼─► + modality embedding (+ grid position, image)
+ text ── MiniLM-L6 ───────────────────── words ───────┘
 
  concat     mean-pool each ─► [img | aud | txt] (absent = learned vector) ─► MLP ─► digit
  attention  attention-pool each ─► query (learned + consensus) attends over modalities ─► a_m ─► head
  cross      [CLS] img… aud… txt… ─► 2 transformer layers ─► head on [CLS];  weights = attention rollout
  late       attention-pool ─► classifier per modality ─► Σ a_m · log p_m, a = gate(summary, consensus)
+
+ attention, cross, late: each modality's own prediction is compared with the others'; s · log agreement
+ is added to its scores (to the keys of its tokens for cross), so an odd one out is weighted down
 
  explanations: a_m (attention / rollout / gate) · exact Shapley over the 7 subsets · unimodal heads
 ```"""
