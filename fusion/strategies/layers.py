@@ -87,26 +87,39 @@ def pool_frames(values: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[
 
 
 class ModalityProjection(nn.Module):
-    """LayerNorm + Linear from an encoder's width to d, plus a learned modality embedding and, for a
-    fixed token layout (an image's feature grid), a learned embedding per position: without it the
-    tokens are a set and a digit's strokes lose where they are."""
+    """LayerNorm + Linear from an encoder's width to d, plus a learned modality embedding.
+
+    For a fixed token layout (an image's feature grid, ``positions`` cells) the Linear is one per
+    position (a locally connected layer, (T, D, d) weights): a mean or attention-weighted sum of the
+    projected tokens is then any linear function of the whole grid, as a flattened read-out is. With one
+    shared Linear plus a position embedding it could only add "what" and "where", not tie them, and a
+    digit is exactly which strokes are where (linear probes: 0.98 flattened vs 0.90 pooled).
+    """
 
     def __init__(self, in_dim: int, d_model: int, positions: int = 0):
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
-        self.linear = nn.Linear(in_dim, d_model)
         self.embedding = nn.Parameter(torch.zeros(d_model))
         nn.init.normal_(self.embedding, std=0.02)
-        self.position = nn.Parameter(torch.randn(positions, d_model) * 0.02) if positions else None
+        self.positions = positions
+        if positions:
+            bound = 1 / in_dim**0.5  # nn.Linear's default initialisation, per position
+            self.weight = nn.Parameter(torch.empty(positions, in_dim, d_model).uniform_(-bound, bound))
+            self.bias = nn.Parameter(torch.empty(positions, d_model).uniform_(-bound, bound))
+        else:
+            self.linear = nn.Linear(in_dim, d_model)
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> ModalityTokens:
-        projected = self.linear(self.norm(values)) + self.embedding
-        if self.position is not None:
-            if values.shape[1] == self.position.shape[0]:
-                projected = projected + self.position
-            elif mask.any():  # an all-absent placeholder has no layout; real tokens must match it
-                raise ValueError(f"expected {self.position.shape[0]} tokens in a fixed layout, got {values.shape[1]}")
-        projected = projected * mask.unsqueeze(-1)
+        normed = self.norm(values)
+        if not self.positions:
+            projected = self.linear(normed)
+        elif values.shape[1] == self.positions:
+            projected = torch.einsum("btd,tde->bte", normed, self.weight) + self.bias
+        elif mask.any():  # an all-absent placeholder has no layout; real tokens must match it
+            raise ValueError(f"expected {self.positions} tokens in a fixed layout, got {values.shape[1]}")
+        else:
+            projected = values.new_zeros(*values.shape[:2], self.embedding.shape[0])
+        projected = (projected + self.embedding) * mask.unsqueeze(-1)
         return ModalityTokens(projected, mask, mask.any(1))
 
 
