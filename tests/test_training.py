@@ -25,7 +25,11 @@ def tiny_data(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("digits")
     paths = build_digits(folder, seed=3, size="small")
-    train_csv = write_manifest(folder / "train20.csv", read_manifest(paths["train"])[:20])
+    by_label: dict[str, list] = {}
+    for row in read_manifest(paths["train"]):
+        by_label.setdefault(row["label"], []).append(row)
+    # Two rows of every digit, so the 10 validation rows have no label training lacks.
+    train_csv = write_manifest(folder / "train20.csv", [row for rows in by_label.values() for row in rows[:2]])
     val_csv = write_manifest(folder / "val10.csv", read_manifest(paths["val"])[:10])
     return train_csv, val_csv
 
