@@ -72,7 +72,7 @@ class SplitFeatures:
 
     labels: torch.Tensor  # (N,)
     clean: dict[str, list]
-    corrupted: dict[str, list]  # a corrupted copy per row (severity ~ U(0.3, 1)), training only
+    corrupted: dict[str, list]  # a corrupted copy per row (severity ~ U(0.1, 1)), training only
     noise: dict[str, list]  # pure-noise inputs (severity 1), training only
 
 
@@ -91,7 +91,8 @@ def load_split(cache: FeatureCache, rows: list[dict], labels: list[str], modalit
         for i, f in zip(have, feats):
             clean[m][i] = f
         if augment and have:
-            severities = [float(s) for s in rng.uniform(0.3, 1.0, len(have))]
+            # Mild corruptions too: a gate that only ever saw heavy ones learns to drop any damaged input.
+            severities = [float(s) for s in rng.uniform(0.1, 1.0, len(have))]
             feats = cache.tokens(m, [rows[i][m] for i in have], severities, have, progress=f"{name} {m} corrupted")
             corrupted[m] = [None] * len(rows)
             for i, f in zip(have, feats):
