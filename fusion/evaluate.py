@@ -141,20 +141,20 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
 
 def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     sweeps = metrics["corruption"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for m, s in sweeps.items():  # nothing to draw without sweeps: the file is then not written
-        axes[0].plot(SEVERITIES, s["accuracy"], marker="o", label=m)
-        if s["mean_weight"][0] is not None:
-            axes[1].plot(SEVERITIES, s["mean_weight"], marker="o", label=m)
-    axes[0].set(title="Accuracy, one modality corrupted", xlabel="severity", ylabel="accuracy", ylim=(0, 1.02))
-    axes[1].set(title="Weight of the corrupted modality", xlabel="severity", ylabel="mean weight", ylim=(0, 1))
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    if sweeps:
+    if sweeps:  # evaluate(robustness=False) has none: no robustness plot
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        for m, s in sweeps.items():
+            axes[0].plot(SEVERITIES, s["accuracy"], marker="o", label=m)
+            if s["mean_weight"][0] is not None:
+                axes[1].plot(SEVERITIES, s["mean_weight"], marker="o", label=m)
+        axes[0].set(title="Accuracy, one modality corrupted", xlabel="severity", ylabel="accuracy", ylim=(0, 1.02))
+        axes[1].set(title="Weight of the corrupted modality", xlabel="severity", ylabel="mean weight", ylim=(0, 1))
+        for ax in axes:
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
         fig.savefig(out / "robustness.png", dpi=110)
-    plt.close(fig)
+        plt.close(fig)
 
     confusion = np.array(metrics["confusion"])
     fig, ax = plt.subplots(figsize=(4.6, 4))

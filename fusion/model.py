@@ -63,7 +63,7 @@ class FusionModel(nn.Module):
 
     config keys: labels, strategy, strategy_config (its hyper-parameters), d_model, dropout,
     encoders {modality: spec}, encoder_dims {modality: D_m}, audio_pool (frames averaged per audio
-    token), image_positions (grid cells with a learned position embedding, 0 = none), class_prior
+    token), image_positions (cells of a fixed image grid, each with its own projection; 0 = none), class_prior
     (training label frequencies, for Shapley's empty coalition).
     """
 
@@ -78,7 +78,7 @@ class FusionModel(nn.Module):
                                                                 positions.get(m, 0)) for m in self.modalities})
         self.strategy = STRATEGIES[config["strategy"]](self.modalities, d_model, num_classes, config["dropout"],
                                                        **config["strategy_config"])
-        # Late fusion's per-modality classifiers already say what each modality alone predicts.
+        # attention, cross and late have per-modality classifiers of their own (they feed the agreement term).
         own_heads = getattr(self.strategy, "has_unimodal_classifiers", False)
         self.unimodal_heads = nn.ModuleDict({} if own_heads else {
             m: classifier(d_model, num_classes, config["dropout"]) for m in self.modalities})

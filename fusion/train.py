@@ -205,7 +205,7 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
 
     counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
-    # A fixed image grid (every image gives the same number of tokens) gets position embeddings.
+    # A fixed image grid (every image gives the same number of tokens) gets one projection per cell.
     grids = {item["values"].shape[0] for item in train_split.clean.get("image", []) if item is not None}
     config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
                             encoder_dims={m: encoders[m].dim for m in modalities},

@@ -227,7 +227,7 @@ def test_pickles_and_garbage_are_refused(tmp_path):
 
 
 def test_image_positions_make_the_layout_count():
-    """Without position embeddings image tokens are a set; with them, moving a stroke changes the output."""
+    """Without per-cell projections image tokens are a set; with them, moving a stroke changes the output."""
     tokens = random_tokens(1, seed=11)
     shuffled = dict(tokens)
     order = torch.randperm(4, generator=torch.Generator().manual_seed(0))

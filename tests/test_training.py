@@ -72,6 +72,26 @@ def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
     assert torch.isfinite(loss_fn(model, tokens, y, targets, clean, cfg))
 
 
+def test_evaluate_without_robustness_writes_the_subset_report(tiny_data, tmp_path):
+    """`evaluate --no-robustness`: every subset scored, no sweeps or conflicts, and `summarize` still works."""
+    from fusion.evaluate import evaluate, summary_table
+
+    train_csv, val_csv = tiny_data
+    train(train_csv, val_csv, tmp_path / "model", TrainConfig(fusion="late", epochs=1, batch_size=10),
+          cache_dir=tmp_path / "cache")
+    metrics = evaluate(tmp_path / "model", val_csv, tmp_path / "report", cache_dir=tmp_path / "cache",
+                       latency_rows=2, robustness=False)
+    assert len(metrics["subsets"]) == 7 and all(s["n"] == 10 for s in metrics["subsets"].values())
+    assert metrics["corruption"] == {} and metrics["conflict"] == {} and metrics["mean_relative_robustness"] is None
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Accuracy by modalities given" in report and "Robustness" not in report
+    assert not (tmp_path / "report" / "robustness.png").exists() and (tmp_path / "report" / "subsets.png").exists()
+    row = summary_table({"late": metrics}).splitlines()[2].split(" | ")
+    subsets = metrics["subsets"]
+    gain = subsets["image+audio+text"]["accuracy"] - max(subsets[m]["accuracy"] for m in ("image", "audio", "text"))
+    assert row[8] == f"{100 * gain:+.1f} pt" and row[9] == "—"
+
+
 def test_shipped_default_model_on_the_committed_sample():
     """An honest check that shipped weights and serving preprocessing agree (files -> fusion.predict)."""
     model = fusion.load_model()

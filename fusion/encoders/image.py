@@ -199,6 +199,6 @@ class EfficientNetImageEncoder(Encoder):
         with self.autocast():
             features = self.net(x, self.blocks)
         rows, cols = features.shape[2:]
-        values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, 1280)
+        values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, dim)
         mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
         return Tokens(values, mask, values.mean(1), grid=(rows, cols))
