@@ -52,9 +52,10 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      consistency_weight=args.consistency_weight, seed=args.seed, image_size=args.image_size,
-                      image_preprocessing=args.image_preprocessing, image_blocks=args.image_blocks or None)
+    cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                      lr=args.lr, consistency_weight=args.consistency_weight, seed=args.seed,
+                      image_size=args.image_size, image_preprocessing=args.image_preprocessing,
+                      image_blocks=args.image_blocks or None)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -118,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", choices=["concat", "attention", "cross", "late"], default=defaults.fusion)
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--patience", type=int, default=defaults.patience,
+                   help="stop after this many epochs without a better validation score")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)

@@ -40,6 +40,8 @@ def test_training_a_few_steps_lowers_the_loss(tiny_data, tmp_path):
     result = train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
     losses = [entry["loss"] for entry in result["log"]]
     assert losses[-1] < losses[0]
+    # The log keeps each epoch's validation accuracy for every non-empty subset of modalities.
+    assert len(result["log"][0]["val"]) == 7 and "image+audio+text" in result["log"][0]["val"]
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["strategy"] == "attention" and config["training"]["train_rows"] == 20
     model = fusion.load_model(tmp_path / "model", device="cpu")
