@@ -55,7 +55,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                       lr=args.lr, consistency_weight=args.consistency_weight, seed=args.seed,
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
-                      image_blocks=args.image_blocks or None)
+                      image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
+                      audio_layers=args.audio_layers or None, ema_decay=args.ema_decay)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -124,12 +125,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                   help="validate and save a moving average of the weights (window at most a fifth of the run); 0: off")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
     p.add_argument("--image-blocks", type=int, default=defaults.image_blocks,
                    help="tokens from the first N EfficientNet blocks (1-15); 0: the final 1280-d features")
+    p.add_argument("--audio-encoder", choices=["whisper-base", "whisper-tiny.en"], default=defaults.audio_encoder)
+    p.add_argument("--audio-layers", type=int, default=defaults.audio_layers,
+                   help="tokens from the first N Whisper layers (base 1-6, tiny.en 1-4); 0: all of them")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)

@@ -24,7 +24,8 @@ BATCH = 16
 
 def encoder_key(encoder: Encoder) -> str:
     """Folder name for one encoder's cache: its spec plus the options that change its output."""
-    options = {k: getattr(encoder, k) for k in ("size", "preprocessing", "blocks") if getattr(encoder, k, None)}
+    options = {k: getattr(encoder, k) for k in ("size", "preprocessing", "blocks", "layers")
+               if getattr(encoder, k, None)}
     digest = hashlib.sha1(json.dumps([encoder.spec, options], sort_keys=True).encode()).hexdigest()[:10]
     return f"{encoder.modality}-{encoder.spec.replace('/', '_').replace(':', '_')}-{digest}"
 

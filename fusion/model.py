@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .encoders import DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
+from .encoders import DEFAULT_DIMS, DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
 from .encoders.base import masked_mean
 from .strategies import STRATEGIES, ModalityTokens
 from .strategies.layers import ModalityProjection, classifier, pool_frames
@@ -236,7 +236,7 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
                    encoder_dims: dict | None = None, class_prior: list[float] | None = None, **overrides) -> dict:
     """A complete config with the defaults the shipped models use."""
     encoders = {m: normalize_spec(s) for m, s in (encoders or DEFAULT_SPECS).items() if s is not None}
-    dims = encoder_dims or {"image": 192, "audio": 384, "text": 384}  # the DEFAULT_SPECS encoders
+    dims = encoder_dims or DEFAULT_DIMS
     strategy_config = {"attention": {"heads": 4}, "cross": {"heads": 4, "layers": 2, "mlp_ratio": 2}}.get(strategy, {})
     config = {
         "format_version": FORMAT_VERSION, "labels": [str(label) for label in labels], "strategy": strategy,

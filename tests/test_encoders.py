@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fusion.encoders import DEFAULT_SPECS, load_encoder, load_encoders
+from fusion.encoders import DEFAULT_DIMS, DEFAULT_SPECS, load_encoder, load_encoders
 from fusion.encoders.base import WeightChecksumError, verify_sha256
 from fusion.encoders.image import WEIGHTS_SHA256, EfficientNetImageEncoder, to_rgb_array
 from fusion.encoders.text import MiniLMTextEncoder, minilm_folder
@@ -115,11 +115,14 @@ def test_corrupted_weight_file_is_refused(tmp_path):
 
 
 def test_load_encoders_defaults_and_errors():
-    encoders = load_encoders(device="cpu", specs={"audio": None})
-    assert set(encoders) == {"image", "text"}
-    assert encoders["image"].device.type == "cpu" and encoders["text"].dim == 384
+    encoders = load_encoders(device="cpu")
+    assert {m: e.dim for m, e in encoders.items()} == DEFAULT_DIMS
+    assert encoders["image"].device.type == "cpu"
+    assert set(load_encoders(device="cpu", specs={"audio": None})) == {"image", "text"}
     with pytest.raises(ValueError, match="Unknown image encoder"):
         load_encoder("image", "resnet-9000")
+    with pytest.raises(ValueError, match="Unknown audio encoder 'whisper-huge'.*'whisper-base'"):
+        load_encoder("audio", "whisper-huge")
     with pytest.raises(ValueError, match="Unknown modalities"):
         load_encoders(specs={"smell": "nose"})
 

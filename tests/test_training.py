@@ -48,6 +48,20 @@ def test_training_a_few_steps_lowers_the_loss(tiny_data, tmp_path):
     assert fusion.predict(model, text="seven").label in model.labels
 
 
+def test_another_speech_encoder_and_the_raw_weights(tiny_data, tmp_path):
+    """--audio-encoder whisper-tiny.en --audio-layers 0 --ema-decay 0: recorded in the config and served."""
+    train_csv, val_csv = tiny_data
+    cfg = TrainConfig(fusion="late", epochs=1, batch_size=10, audio_encoder="whisper-tiny.en", audio_layers=None,
+                      ema_decay=0.0)
+    train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
+    model = fusion.load_model(tmp_path / "model", device="cpu")
+    assert model.fusion.config["encoders"]["audio"] == {"name": "whisper-tiny.en", "layers": None}
+    assert model.fusion.config["encoder_dims"]["audio"] == 384 == model.encoders["audio"].dim
+    assert model.fusion.config["training"]["train_config"]["ema_decay"] == 0.0
+    clip = read_manifest(val_csv)[0]["audio"]
+    assert fusion.predict(model, audio=clip).label in model.labels
+
+
 def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
     """Reliability training replaces one modality but never leaves a row empty or relabels it."""
     import random

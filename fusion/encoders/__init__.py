@@ -3,7 +3,7 @@
 An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"name": string}``):
 
 - image: ``efficientnet-lite0`` (options ``size``, ``preprocessing`` = "digit" | "center", ``blocks``)
-- audio: ``whisper-tiny.en``
+- audio: ``whisper-base`` or ``whisper-tiny.en`` (option ``layers``)
 - text:  ``all-minilm-l6-v2``
 - any:   ``hf:<repo id or local folder>``, a transformers backbone for that modality.
 """
@@ -14,11 +14,14 @@ from .base import MODALITIES, Encoder, Tokens, WeightChecksumError, resolve_devi
 
 DEFAULT_SPECS = {
     "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15},
-    "audio": {"name": "whisper-tiny.en"},
+    "audio": {"name": "whisper-base", "layers": 4},
     "text": {"name": "all-minilm-l6-v2"},
 }
+# Token width of each DEFAULT_SPECS encoder, so a config can be written without loading the weights
+# (a test checks them against the loaded encoders).
+DEFAULT_DIMS = {"image": 192, "audio": 512, "text": 384}
 
-__all__ = ["DEFAULT_SPECS", "MODALITIES", "Encoder", "Tokens", "WeightChecksumError", "load_encoder",
+__all__ = ["DEFAULT_DIMS", "DEFAULT_SPECS", "MODALITIES", "Encoder", "Tokens", "WeightChecksumError", "load_encoder",
            "load_encoders", "normalize_spec", "resolve_device"]
 
 
@@ -42,16 +45,17 @@ def load_encoder(modality: str, spec, device=None) -> Encoder:
         from .image import EfficientNetImageEncoder
 
         return EfficientNetImageEncoder(device=device, **options)
-    if modality == "audio" and name == "whisper-tiny.en":
+    if modality == "audio" and name in ("whisper-base", "whisper-tiny.en"):
         from .audio import WhisperAudioEncoder
 
-        return WhisperAudioEncoder(device=device, **options)
+        return WhisperAudioEncoder(name, device=device, **options)
     if modality == "text" and name == "all-minilm-l6-v2":
         from .text import MiniLMTextEncoder
 
         return MiniLMTextEncoder(device=device, **options)
-    known = DEFAULT_SPECS[modality]["name"]
-    raise ValueError(f"Unknown {modality} encoder {name!r}: use {known!r} or 'hf:<repo id or folder>'.")
+    known = {"image": "'efficientnet-lite0'", "audio": "'whisper-base', 'whisper-tiny.en'",
+             "text": "'all-minilm-l6-v2'"}[modality]
+    raise ValueError(f"Unknown {modality} encoder {name!r}: use {known} or 'hf:<repo id or folder>'.")
 
 
 def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:

