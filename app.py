@@ -26,7 +26,7 @@ from fusion.serving import MODELS_DIR, FusionService, audio_length_validator, sh
 EXAMPLES_DIR = Path(__file__).parent / "assets" / "examples"
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one — any of the three is enough.
-Three pretrained encoders (EfficientNet-Lite0, Whisper tiny.en, MiniLM) feed a trained fusion model (four
+Three pretrained encoders (EfficientNet-Lite0, Whisper base, MiniLM) feed a trained fusion model (four
 strategies to choose from); the right side shows the prediction and **how much each input counted**. Try a
 conflict (show 3, say “eight”) or drag a *corrupt* slider and watch the weights move."""
 CSS = ".compact-row {gap: 8px; align-items: center} footer {display: none !important}"

@@ -17,7 +17,7 @@ from .model import FusionModel
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 # The shipped strategy that did best on the robustness and conflict tests (assets/models/README.md).
-DEFAULT_STRATEGY = "late"
+DEFAULT_STRATEGY = "attention"
 DEFAULT_MODEL = MODELS_DIR / f"digits-{DEFAULT_STRATEGY}"
 SAMPLE_RATE = 16000
 _ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}

@@ -37,7 +37,7 @@ STRATEGY_DIAGRAM = """### The four fusion strategies
 
 ```
  image ─ EfficientNet-Lite0 (15 blocks) ─ 4×4 tokens ─┐  every modality: LayerNorm + Linear to d=256
- audio ─ Whisper tiny.en ─────────────── 50 /s ───────┼─► + modality embedding (image: one Linear per cell)
+ audio ─ Whisper base (4 layers) ─────── 50 /s ───────┼─► + modality embedding (image: one Linear per cell)
  text ── MiniLM-L6 ───────────────────── words ───────┘
 
  concat     mean-pool each ─► [img | aud | txt] (absent = learned vector) ─► MLP ─► digit
