@@ -38,12 +38,13 @@ def main() -> None:
     t = np.arange(int(16000 * SECONDS)) / 16000
     speech = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
 
+    shipped_audio = "audio 3 s (Whisper base, 4 layers, shipped)"
     start = time.perf_counter()
     encoders = {
         "image 224 px (center crop)": load_encoder("image", {"name": "efficientnet-lite0", "size": 224,
                                                              "preprocessing": "center"}, device),
         "image 128 px, digit crop, 15 blocks (shipped)": load_encoder("image", DEFAULT_SPECS["image"], device),
-        "audio 3 s (Whisper base, 4 layers, shipped)": load_encoder("audio", DEFAULT_SPECS["audio"], device),
+        shipped_audio: load_encoder("audio", DEFAULT_SPECS["audio"], device),
         "audio 3 s (Whisper tiny.en)": load_encoder("audio", "whisper-tiny.en", device),
         "text 10 words (MiniLM-L6)": load_encoder("text", "all-minilm-l6-v2", device),
     }
@@ -56,9 +57,9 @@ def main() -> None:
         for batch in (1, 8):
             result = measure(lambda e=encoder, b=[item] * batch: e.encode(b), args.runs, device)
             rows.append({"encoder": name, "batch": batch, **result})
-    whisper = encoders["audio 3 s (Whisper base, 4 layers, shipped)"]
+    whisper = encoders[shipped_audio]
     padded = measure(lambda: whisper.encode_padded30([inputs["audio"]]), max(5, args.runs // 3), device)
-    trimmed = next(r for r in rows if r["encoder"].startswith("audio 3 s (Whisper base") and r["batch"] == 1)
+    trimmed = next(r for r in rows if r["encoder"] == shipped_audio and r["batch"] == 1)
     ratio = padded["p50_ms"] / trimmed["p50_ms"]
 
     print(f"device={device} threads={torch.get_num_threads()} load_all_encoders={load_seconds:.2f}s")

@@ -89,6 +89,7 @@ def cmd_summarize(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .encoders.audio import WHISPER_MODELS
     from .train import TrainConfig
 
     root = argparse.ArgumentParser(prog="python -m fusion", description=__doc__)
@@ -133,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
     p.add_argument("--image-blocks", type=int, default=defaults.image_blocks,
                    help="tokens from the first N EfficientNet blocks (1-15); 0: the final 1280-d features")
-    p.add_argument("--audio-encoder", choices=["whisper-base", "whisper-tiny.en"], default=defaults.audio_encoder)
+    p.add_argument("--audio-encoder", choices=sorted(WHISPER_MODELS), default=defaults.audio_encoder)
     p.add_argument("--audio-layers", type=int, default=defaults.audio_layers,
                    help="tokens from the first N Whisper layers (base 1-6, tiny.en 1-4); 0: all of them")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")

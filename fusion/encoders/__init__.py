@@ -45,17 +45,18 @@ def load_encoder(modality: str, spec, device=None) -> Encoder:
         from .image import EfficientNetImageEncoder
 
         return EfficientNetImageEncoder(device=device, **options)
-    if modality == "audio" and name in ("whisper-base", "whisper-tiny.en"):
-        from .audio import WhisperAudioEncoder
+    if modality == "audio":
+        from .audio import WHISPER_MODELS, WhisperAudioEncoder
 
-        return WhisperAudioEncoder(name, device=device, **options)
+        if name in WHISPER_MODELS:
+            return WhisperAudioEncoder(name, device=device, **options)
     if modality == "text" and name == "all-minilm-l6-v2":
         from .text import MiniLMTextEncoder
 
         return MiniLMTextEncoder(device=device, **options)
-    known = {"image": "'efficientnet-lite0'", "audio": "'whisper-base', 'whisper-tiny.en'",
-             "text": "'all-minilm-l6-v2'"}[modality]
-    raise ValueError(f"Unknown {modality} encoder {name!r}: use {known} or 'hf:<repo id or folder>'.")
+    known = list(WHISPER_MODELS) if modality == "audio" else [DEFAULT_SPECS[modality]["name"]]
+    raise ValueError(f"Unknown {modality} encoder {name!r}: use {', '.join(map(repr, known))} "
+                     "or 'hf:<repo id or folder>'.")
 
 
 def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:

@@ -130,7 +130,7 @@ def convert_ct2_encoder(variables: dict[str, np.ndarray]) -> dict[str, torch.Ten
     return state
 
 
-def whisper_encoder_state_dict(name: str = "whisper-base") -> dict[str, torch.Tensor]:
+def whisper_encoder_state_dict(name: str) -> dict[str, torch.Tensor]:
     """All encoder weights of one ``WHISPER_MODELS`` size, from the safetensors cache, else converted
     from the packaged model.bin.
 
@@ -268,16 +268,17 @@ class WhisperAudioEncoder(Encoder):
 
     modality = "audio"
 
-    def __init__(self, name: str = "whisper-base", layers: int | None = None, device=None):
+    def __init__(self, name: str, layers: int | None = None, device=None):
         super().__init__()
         weights = WHISPER_MODELS[name]
         if layers is not None and not 1 <= layers <= weights.layers:
             raise ValueError(f"{name} has {weights.layers} layers; 'layers' must be 1..{weights.layers}, got {layers}.")
         self.spec, self.dim, self.layers = name, weights.d_model, layers
-        self.encoder = WhisperEncoder(weights.config(layers or weights.layers))
+        depth = layers or weights.layers
+        self.encoder = WhisperEncoder(weights.config(depth))
         state = whisper_encoder_state_dict(name)
         kept = {key: value for key, value in state.items()
-                if not key.startswith("layers.") or int(key.split(".")[1]) < (layers or weights.layers)}
+                if not key.startswith("layers.") or int(key.split(".")[1]) < depth}
         self.encoder.load_state_dict(kept)
         self.encoder.eval().requires_grad_(False).to(resolve_device(device))
 
