@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -183,12 +183,17 @@ def scatter_rows(tokens, rows: list[int], batch: int):
     values = tokens.values.new_zeros(batch, *tokens.values.shape[1:]).index_copy(0, index, tokens.values)
     mask = tokens.mask.new_zeros(batch, tokens.mask.shape[1]).index_copy(0, index, tokens.mask)
     pooled = tokens.pooled.new_zeros(batch, tokens.pooled.shape[1]).index_copy(0, index, tokens.pooled)
-    strings = None
-    if tokens.token_strings is not None:
-        strings = [[] for _ in range(batch)]
-        for row, s in zip(rows, tokens.token_strings):
-            strings[row] = s
-    return type(tokens)(values, mask, pooled, tokens.grid, tokens.seconds_per_token, strings)
+
+    def spread(per_row: list | None, empty) -> list | None:
+        if per_row is None:
+            return None
+        full = [empty] * batch
+        for row, item in zip(rows, per_row):
+            full[row] = item
+        return full
+
+    return replace(tokens, values=values, mask=mask, pooled=pooled,
+                   token_strings=spread(tokens.token_strings, []), crops=spread(tokens.crops, None))
 
 
 def to_cpu(out):
@@ -247,9 +252,8 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     views = {}
     if "image" in items:
         views["image"] = items["image"]
-        encoder = model.encoders["image"]
-        if hasattr(encoder, "crop"):  # hf: backbones have no crop of their own to show
-            views["image_input"], views["image_field"] = encoder.crop(items["image"])
+        if tokens["image"].crops:  # hf: backbones have no crop of their own to show
+            views["image_input"], views["image_field"] = tokens["image"].crops[row]
     if "audio" in items:
         views["audio"] = items["audio"][1]
     if "text" in items:

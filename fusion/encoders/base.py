@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +29,9 @@ class Tokens:
     grid:   image only, the (rows, cols) of the feature map, T == rows * cols.
     seconds_per_token: audio only, how many seconds of the clip one token covers.
     token_strings: text only, per input the list of T_i token strings (T_i real tokens).
+    crops: image only, per input the picture the network saw (uint8 size×size×3) and its field
+        (top, left, bottom, right) in the input's pixels, to draw the token map on; None when the
+        encoder has no crop of its own (generic backbones).
     """
 
     values: torch.Tensor
@@ -36,11 +40,11 @@ class Tokens:
     grid: tuple[int, int] | None = None
     seconds_per_token: float | None = None
     token_strings: list[list[str]] | None = None
+    crops: list[tuple[np.ndarray, tuple[float, float, float, float]]] | None = None
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Tokens:
         cast = (lambda t: t.to(device, dtype)) if dtype is not None else (lambda t: t.to(device))
-        return Tokens(cast(self.values), self.mask.to(device), cast(self.pooled), self.grid,
-                      self.seconds_per_token, self.token_strings)
+        return replace(self, values=cast(self.values), mask=self.mask.to(device), pooled=cast(self.pooled))
 
 
 class Encoder(nn.Module):

@@ -124,6 +124,11 @@ def to_rgb_array(image) -> np.ndarray:
     return array
 
 
+def to_network_input(crop: np.ndarray) -> np.ndarray:
+    """uint8 (size, size, 3) crop -> float32 (3, size, size) scaled to [-1, 1], as EfficientNet-Lite was trained."""
+    return (np.asarray(crop, dtype=np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+
+
 def flatten_alpha(image: Image.Image) -> Image.Image:
     """Composite an RGBA image on white, as a transparent PNG looks on screen."""
     background = Image.new("RGB", image.size, (255, 255, 255))
@@ -161,7 +166,7 @@ class EfficientNetImageEncoder(Encoder):
 
     def preprocess(self, image) -> np.ndarray:
         """One input -> the float32 (3, size, size) array the network sees, scaled to [-1, 1]."""
-        return (np.asarray(self.crop(image)[0], dtype=np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+        return to_network_input(self.crop(image)[0])
 
     def crop(self, image) -> tuple[np.ndarray, tuple[float, float, float, float]]:
         """One input -> (uint8 size×size×3 network input, its field (top, left, bottom, right) in the
@@ -193,7 +198,8 @@ class EfficientNetImageEncoder(Encoder):
 
     @torch.inference_mode()
     def encode(self, batch: list) -> Tokens:
-        x = self.pixels(batch)
+        crops = [self.crop(item) for item in batch]  # kept on the Tokens: the app draws the token map on them
+        x = torch.from_numpy(np.stack([to_network_input(crop) for crop, _ in crops])).to(self.device)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
@@ -201,4 +207,4 @@ class EfficientNetImageEncoder(Encoder):
         rows, cols = features.shape[2:]
         values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, dim)
         mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
-        return Tokens(values, mask, values.mean(1), grid=(rows, cols))
+        return Tokens(values, mask, values.mean(1), grid=(rows, cols), crops=crops)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, agreement_bias, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier, masked_softmax
 
 
 class ModalityAttentionFusion(nn.Module):
@@ -39,7 +39,7 @@ class ModalityAttentionFusion(nn.Module):
         self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
         self.head = classifier(d_model, num_classes, dropout)
-        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.classifiers = UnimodalClassifiers(modalities, d_model, num_classes, dropout)
         self.agreement_scale = nn.Parameter(torch.ones(heads))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
@@ -54,8 +54,7 @@ class ModalityAttentionFusion(nn.Module):
         context = masked_mean(summaries, present)  # (B, d): the consensus of the present modalities
         query = self.query + self.context_query(context).view(batch, self.heads, self.head_dim)
         scores = torch.einsum("bhd,bmhd->bhm", query, keys) / math.sqrt(self.head_dim)
-        unimodal = {m: self.classifiers[m](pooled[m]) for m in self.modalities}
-        bias = agreement_bias(torch.stack([unimodal[m] for m in self.modalities], dim=1), present)  # (B, M)
+        unimodal, bias = self.classifiers(pooled, present)  # bias (B, M)
         scores = scores + self.agreement_scale[None, :, None] * bias[:, None, :]
         head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
         fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)

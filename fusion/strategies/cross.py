@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import ModalityTokens, StrategyOutput, agreement_bias, classifier
+from .layers import ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier
 
 
 class EncoderLayer(nn.Module):
@@ -66,7 +66,7 @@ class CrossEncoderFusion(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = classifier(d_model, num_classes, dropout)
-        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.classifiers = UnimodalClassifiers(modalities, d_model, num_classes, dropout)
         self.agreement_scale = nn.Parameter(torch.ones(layers))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
@@ -75,9 +75,8 @@ class CrossEncoderFusion(nn.Module):
         x = torch.cat([self.cls.expand(batch, 1, -1)] + [p.values for p in parts], dim=1)
         real = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=x.device)] + [p.mask for p in parts], 1)
         pooled = {m: masked_mean(p.values, p.mask) for m, p in zip(self.modalities, parts)}
-        unimodal = {m: self.classifiers[m](pooled[m]) for m in self.modalities}
         present = torch.stack([p.present for p in parts], dim=1)
-        bias = agreement_bias(torch.stack([unimodal[m] for m in self.modalities], dim=1), present)  # (B, M)
+        unimodal, bias = self.classifiers(pooled, present)  # bias (B, M)
         token_bias = torch.cat([x.new_zeros(batch, 1)] + [bias[:, i:i + 1].expand(-1, p.mask.shape[1])
                                                             for i, p in enumerate(parts)], dim=1)  # (B, L)
         padding = torch.zeros_like(token_bias).masked_fill(~real, float("-inf"))

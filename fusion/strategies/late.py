@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, agreement_bias, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, masked_softmax
 
 
 class LateFusion(nn.Module):
@@ -24,21 +24,21 @@ class LateFusion(nn.Module):
         super().__init__()
         self.modalities = modalities
         self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
-        self.classifiers = nn.ModuleDict({m: classifier(d_model, num_classes, dropout) for m in modalities})
+        self.classifiers = UnimodalClassifiers(modalities, d_model, num_classes, dropout)
         self.gates = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(2 * d_model), nn.Linear(2 * d_model, 64),
                                                      nn.GELU(), nn.Linear(64, 1)) for m in modalities})
         self.agreement_scale = nn.Parameter(torch.ones(1))
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
-        pooled, token_weights, logits = {}, {}, {}
+        pooled, token_weights = {}, {}
         for m in self.modalities:
             pooled[m], token_weights[m] = self.pools[m](tokens[m])
-            logits[m] = self.classifiers[m](pooled[m])
         present = torch.stack([tokens[m].present for m in self.modalities], dim=1)
+        logits, agreement = self.classifiers(pooled, present)
         context = masked_mean(torch.stack([pooled[m] for m in self.modalities], dim=1), present)  # (B, d)
         gate_scores = [self.gates[m](torch.cat([pooled[m], context], -1)).squeeze(-1) for m in self.modalities]
         stacked = torch.stack([logits[m] for m in self.modalities], dim=1)  # (B, M, C)
-        scores = torch.stack(gate_scores, dim=1) + self.agreement_scale * agreement_bias(stacked, present)
+        scores = torch.stack(gate_scores, dim=1) + self.agreement_scale * agreement
         weights = masked_softmax(scores, present)  # (B, M)
         log_probs = torch.log_softmax(stacked, -1)
         fused = torch.einsum("bm,bmc->bc", weights, log_probs)

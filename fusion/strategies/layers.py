@@ -143,3 +143,19 @@ def classifier(d_model: int, num_classes: int, dropout: float) -> nn.Sequential:
     """The head every strategy ends with: (B, d) -> (B, C)."""
     return nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU(), nn.Dropout(dropout),
                          nn.Linear(d_model, num_classes))
+
+
+class UnimodalClassifiers(nn.ModuleDict):
+    """One ``classifier`` per modality on that modality's own summary: what it alone predicts.
+
+    forward: pooled {modality: (B, d)}, present (B, M) -> (logits {modality: (B, C)}, agreement (B, M)),
+    where agreement is ``agreement_bias`` of those predictions: the evidence of a disagreement that
+    attention, cross and late add (times a learned scale) to their modality scores.
+    """
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float):
+        super().__init__({m: classifier(d_model, num_classes, dropout) for m in modalities})
+
+    def forward(self, pooled: dict[str, torch.Tensor], present: torch.Tensor):
+        logits = {m: head(pooled[m]) for m, head in self.items()}
+        return logits, agreement_bias(torch.stack(list(logits.values()), dim=1), present)
