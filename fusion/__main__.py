@@ -56,7 +56,7 @@ def cmd_train(args) -> int:
                       lr=args.lr, consistency_weight=args.consistency_weight, seed=args.seed,
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
-                      audio_layers=args.audio_layers or None, ema_decay=args.ema_decay)
+                      audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -129,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                    help="validate and save a moving average of the weights (window at most a fifth of the run); 0: off")
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--soup", type=int, default=defaults.soup,
+                   help="train N runs from one initialisation (seeds seed..seed+N-1) and average their weights")
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")

@@ -48,6 +48,7 @@ class TrainConfig:
     consistency_weight: float = 0.0
     corrupted_copies: bool = True
     seed: int = 0
+    soup: int = 1  # runs from one initialisation (seeds seed, seed+1, ...) whose weights are averaged
     image_size: int = 128
     image_preprocessing: str = "digit"
     image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
@@ -195,8 +196,8 @@ def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: i
 def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConfig, cache_dir=None,
           device: str = "cpu") -> dict:
     """Train one strategy and save the best (by validation) model folder to ``out``; returns the log."""
-    from tqdm import tqdm
-
+    if cfg.soup < 1:
+        raise ValueError(f"soup is the number of runs to average, at least 1; got {cfg.soup}")
     seed_everything(cfg.seed)
     train_rows, val_rows = read_manifest(manifest), read_manifest(val)
     labels = sort_labels(row["label"] for row in train_rows)
@@ -217,8 +218,45 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
                             class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()],
                             image_positions=grids.pop() if len(grids) == 1 else 0)
     model = FusionModel(config)
+    by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
+                        and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}
+    # A soup (Wortsman et al., 2022): members start from the same weights and differ only in batch order,
+    # augmentation and dropout draws, so they stay in one basin and their average is a better model than
+    # each (it is validated below like any member); one run alone swings by about half a point per modality.
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    members = []
+    for member in range(cfg.soup):
+        model.load_state_dict(initial)
+        members.append(fit(model, train_split, val_split, by_label, cfg, seed=cfg.seed + member,
+                           label=f"member {member + 1}/{cfg.soup} " if cfg.soup > 1 else ""))
+    if len(members) == 1:
+        state, best_score, log = members[0]
+    else:
+        state = {k: torch.stack([m[0][k].float() for m in members]).mean(0).to(initial[k].dtype) for k in initial}
+        model.load_state_dict(state)
+        scores = validation_score(model, val_split)
+        best_score = float(np.mean(list(scores.values())))
+        log = {"members": [m[2] for m in members],
+               "soup": {"val_mean_subset_acc": round(best_score, 4),
+                        "val": {subset: round(acc, 4) for subset, acc in scores.items()}}}
+        print(json.dumps({"soup": log["soup"]}), flush=True)
+    model.load_state_dict(state)
+    model.config["training"] = {"train_config": asdict(cfg), "train_manifest": Path(manifest).name,
+                                "train_rows": len(train_rows), "best_val_mean_subset_acc": round(best_score, 4),
+                                "epochs_run": [len(m[2]) for m in members] if cfg.soup > 1 else len(log)}
+    model.save_pretrained(out)
+    (Path(out) / "training_log.json").write_text(json.dumps(log, indent=1))
+    return {"best_val": best_score, "log": log}
+
+
+def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures, by_label: dict,
+        cfg: TrainConfig, seed: int, label: str = "") -> tuple[dict, float, list]:
+    """One training run from the model's current weights; returns (best state, its val score, epoch log)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     # The average is what gets validated and saved: single-modality accuracy on unseen voices swings by
     # points from one epoch's weights to the next, and an average over the last few hundred steps does not.
@@ -229,16 +267,14 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     evaluated = averaged.module if averaged else model
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / steps_per_epoch) * 0.5 * (1 + math.cos(math.pi * step / total)))
-    by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
-                        and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}
-    rng = random.Random(cfg.seed)
+    rng = random.Random(seed)
     best, best_score, stale, log = None, -1.0, 0, []
     for epoch in range(cfg.epochs):
         model.train()
-        order = list(range(len(train_rows)))
+        order = list(range(len(train_split.labels)))
         rng.shuffle(order)
         started, total_loss = time.time(), 0.0
-        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch + 1}", leave=False):
+        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"{label}epoch {epoch + 1}", leave=False):
             tokens, y, targets, clean_rows = make_batch(train_split, order[start:start + cfg.batch_size], model, cfg,
                                                         rng, by_label)
             loss = loss_fn(model, tokens, y, targets, clean_rows, cfg)
@@ -265,10 +301,4 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
             if stale >= cfg.patience:
                 print(f"early stop: no val improvement for {cfg.patience} epochs", flush=True)
                 break
-    model.load_state_dict(best)
-    model.config["training"] = {"train_config": asdict(cfg), "train_manifest": Path(manifest).name,
-                                "train_rows": len(train_rows), "best_val_mean_subset_acc": round(best_score, 4),
-                                "epochs_run": len(log)}
-    model.save_pretrained(out)
-    (Path(out) / "training_log.json").write_text(json.dumps(log, indent=1))
-    return {"best_val": best_score, "log": log}
+    return best, best_score, log

@@ -62,6 +62,24 @@ def test_another_speech_encoder_and_the_raw_weights(tiny_data, tmp_path):
     assert fusion.predict(model, audio=clip).label in model.labels
 
 
+def test_a_soup_averages_its_members_and_reports_the_average(tiny_data, tmp_path):
+    """--soup 2: two runs from one initialisation; what is saved is their average, validated as such."""
+    train_csv, val_csv = tiny_data
+    cfg = TrainConfig(fusion="late", epochs=2, batch_size=10, soup=2)
+    result = train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
+    members = result["log"]["members"]
+    assert len(members) == 2 and all(len(log) == 2 for log in members)
+    # Different seeds, different runs: the members' losses differ.
+    assert members[0][0]["loss"] != members[1][0]["loss"]
+    model = fusion.load_model(tmp_path / "model", device="cpu")
+    training = model.fusion.config["training"]
+    assert training["epochs_run"] == [2, 2] and training["train_config"]["soup"] == 2
+    assert training["best_val_mean_subset_acc"] == result["log"]["soup"]["val_mean_subset_acc"]
+    assert fusion.predict(model, text="seven").label in model.labels
+    with pytest.raises(ValueError, match="soup"):
+        train(train_csv, val_csv, tmp_path / "bad", TrainConfig(soup=0), cache_dir=tmp_path / "cache")
+
+
 def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
     """Reliability training replaces one modality but never leaves a row empty or relabels it."""
     import random
