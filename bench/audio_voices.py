@@ -10,8 +10,9 @@
    test voices, the fusion training is not what holds audio back.
 
 Features come from the feature cache beside the manifests (``.features``), as training makes them.
-Measured on the default build (Whisper base, 4 layers): the shipped attention model 0.964 on test (flite slt
-0.940, the six espeak-ng voices 0.929-1.000), cross 0.972 (slt 0.943); heads alone 0.975 with mean pooling
+Measured on the default build (Whisper base, 4 layers): the shipped attention soup 0.973 on test (flite slt
+0.953, the six espeak-ng voices 0.960-1.000; a single run before it 0.964, slt 0.940), cross 0.972 (slt
+0.943); heads alone 0.975 with mean pooling
 and 0.970 with attention (slt 0.943 / 0.940). With Whisper tiny.en: late 0.958 (slt 0.899), heads 0.968 / 0.962.
 """
 
