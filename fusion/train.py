@@ -232,6 +232,7 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
                            label=f"member {member + 1}/{cfg.soup} " if cfg.soup > 1 else ""))
     if len(members) == 1:
         state, best_score, log = members[0]
+        model.load_state_dict(state)
     else:
         state = {k: torch.stack([m[0][k].float() for m in members]).mean(0).to(initial[k].dtype) for k in initial}
         model.load_state_dict(state)
@@ -241,7 +242,6 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
                "soup": {"val_mean_subset_acc": round(best_score, 4),
                         "val": {subset: round(acc, 4) for subset, acc in scores.items()}}}
         print(json.dumps({"soup": log["soup"]}), flush=True)
-    model.load_state_dict(state)
     model.config["training"] = {"train_config": asdict(cfg), "train_manifest": Path(manifest).name,
                                 "train_rows": len(train_rows), "best_val_mean_subset_acc": round(best_score, 4),
                                 "epochs_run": [len(m[2]) for m in members] if cfg.soup > 1 else len(log)}

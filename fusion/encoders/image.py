@@ -194,12 +194,16 @@ class EfficientNetImageEncoder(Encoder):
 
     def pixels(self, batch: list) -> torch.Tensor:
         """Preprocess a batch -> (B, 3, size, size) on the encoder's device."""
-        return torch.from_numpy(np.stack([self.preprocess(item) for item in batch])).to(self.device)
+        return self.network_input([self.crop(item)[0] for item in batch])
+
+    def network_input(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """uint8 (size, size, 3) crops -> (B, 3, size, size) scaled to [-1, 1] on the encoder's device."""
+        return torch.from_numpy(np.stack([to_network_input(crop) for crop in crops])).to(self.device)
 
     @torch.inference_mode()
     def encode(self, batch: list) -> Tokens:
         crops = [self.crop(item) for item in batch]  # kept on the Tokens: the app draws the token map on them
-        x = torch.from_numpy(np.stack([to_network_input(crop) for crop, _ in crops])).to(self.device)
+        x = self.network_input([crop for crop, _ in crops])
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
