@@ -67,7 +67,8 @@ def cmd_evaluate(args) -> int:
 
     metrics = evaluate(args.model, args.manifest, args.report, cache_dir=args.cache, device=args.device or "cpu",
                        robustness=not args.no_robustness)
-    print(json.dumps({k: metrics[k] for k in ("subsets", "mean_relative_robustness", "conflict")}, indent=1))
+    print(json.dumps({k: metrics[k] for k in ("subsets", "mean_relative_robustness", "mean_relative_robustness_pairs",
+                                                 "conflict")}, indent=1))
     print(f"report: {args.report}/report.md")
     return 0
 

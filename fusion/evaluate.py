@@ -3,7 +3,9 @@
     python -m fusion evaluate --model DIR --manifest TEST.csv --report OUT/
 
 Writes ``report.md``, ``metrics.json`` and PNG plots. Robustness follows MultiBench: accuracy against
-corruption severity 0..1 per modality, and its area under the curve ("relative robustness").
+corruption severity 0..1 per modality, and its area under the curve ("relative robustness"), with every
+other modality clean and, with three or more modalities, with a single clean partner (the "pairs"
+figure: MultiBench's two-modality setting, which does not saturate when two clean modalities agree).
 """
 
 from __future__ import annotations
@@ -86,10 +88,13 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
     metrics["confusion"] = confusion.tolist()
     clean_weights = None if clean_all["weights"] is None else clean_all["weights"].mean(0)
 
-    # 2. Corruption sweeps: one modality corrupted at severity s, the others clean.
+    # 2. Corruption sweeps: one modality corrupted at severity s, the others clean. With three or more
+    # modalities two clean ones nearly always suffice, so the sweep is also run with the corrupted one
+    # and a single clean partner: MultiBench's two-modality setting, where fusion must pick whom to trust.
     sweeps = {}
     for mi, m in enumerate(modalities if robustness else []):
-        accs, mean_w = [], []
+        partners = [o for o in modalities if o != m] if len(modalities) >= 3 else []
+        accs, mean_w, pair_accs = [], [], {o: [] for o in partners}
         for s in SEVERITIES:
             corrupted = cache.tokens(m, [rows_data[i][m] for i in complete], s, complete, progress=f"{m} s={s}")
             column = [None] * len(rows_data)
@@ -98,11 +103,19 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
             r = run(model, SplitFeatures(split.labels, {**split.clean, m: column}, {}, {}), complete)
             accs.append(float(np.mean(r["pred"] == r["label"])))
             mean_w.append(None if r["weights"] is None else float(r["weights"][:, mi].mean()))
+            for o in partners:
+                pair = {**with_modalities(split, [o], modalities).clean, m: column}
+                r = run(model, SplitFeatures(split.labels, pair, {}, {}), complete)
+                pair_accs[o].append(float(np.mean(r["pred"] == r["label"])))
         sweeps[m] = {"accuracy": accs, "mean_weight": mean_w,
-                     "relative_robustness": float(np.trapezoid(accs, SEVERITIES))}
+                     "relative_robustness": float(np.trapezoid(accs, SEVERITIES)),
+                     "with_one_other": {o: {"accuracy": a, "relative_robustness": float(np.trapezoid(a, SEVERITIES))}
+                                        for o, a in pair_accs.items()}}
     metrics["corruption"] = sweeps
     metrics["mean_relative_robustness"] = (float(np.mean([s["relative_robustness"] for s in sweeps.values()]))
                                            if sweeps else None)
+    pair_aucs = [p["relative_robustness"] for s in sweeps.values() for p in s["with_one_other"].values()]
+    metrics["mean_relative_robustness_pairs"] = float(np.mean(pair_aucs)) if pair_aucs else None
 
     # 3. Conflicts: one modality names another class (a real sample of it); the other two agree.
     conflicts = {}
@@ -142,16 +155,26 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
 def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     sweeps = metrics["corruption"]
     if sweeps:  # evaluate(robustness=False) has none: no robustness plot
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        pairs = any(s["with_one_other"] for s in sweeps.values())
+        fig, axes = plt.subplots(1, 3 if pairs else 2, figsize=(15 if pairs else 10, 3.6))
         for m, s in sweeps.items():
             axes[0].plot(SEVERITIES, s["accuracy"], marker="o", label=m)
             if s["mean_weight"][0] is not None:
                 axes[1].plot(SEVERITIES, s["mean_weight"], marker="o", label=m)
-        axes[0].set(title="Accuracy, one modality corrupted", xlabel="severity", ylabel="accuracy", ylim=(0, 1.02))
+            for o, p in s["with_one_other"].items():
+                axes[2].plot(SEVERITIES, p["accuracy"], marker=".", label=f"{m} corrupted, {o} clean")
+        # Accuracy axes start at the lowest accuracy rounded down to 0.05 (at most 0.9): near-1 curves stay apart.
+        accuracies = [a for s in sweeps.values() for c in (s, *s["with_one_other"].values()) for a in c["accuracy"]]
+        floor = min(0.9, np.floor(min(accuracies) * 20) / 20)
+        axes[0].set(title="Accuracy, one modality corrupted", xlabel="severity", ylabel="accuracy", ylim=(floor, 1.005))
         axes[1].set(title="Weight of the corrupted modality", xlabel="severity", ylabel="mean weight", ylim=(0, 1))
+        if pairs:
+            axes[2].set(title="Accuracy, corrupted + one clean modality", xlabel="severity", ylabel="accuracy",
+                        ylim=(floor, 1.005))
         for ax in axes:
             ax.grid(alpha=0.3)
-            ax.legend()
+            if ax.lines:  # concat has no weights to plot
+                ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "robustness.png", dpi=110)
         plt.close(fig)
@@ -203,8 +226,18 @@ def render_robustness(metrics: dict) -> list[str]:
                      f" | {s['relative_robustness']:.4f} |")
         if s["mean_weight"][0] is not None:
             lines.append(f"| {m} weight | " + " | ".join(f"{w:.3f}" for w in s["mean_weight"]) + " | |")
-    lines += ["", f"Mean relative robustness: **{metrics['mean_relative_robustness']:.4f}**", "",
-              "![robustness](robustness.png)", "", "## Conflicts: one modality names another digit", "",
+    lines += ["", f"Mean relative robustness: **{metrics['mean_relative_robustness']:.4f}**", ""]
+    if metrics["mean_relative_robustness_pairs"] is not None:
+        lines += ["### One modality corrupted, one other clean (the rest absent)", "",
+                  "| corrupted, clean | " + " | ".join(f"s={s}" for s in SEVERITIES) + " | relative robustness (AUC) |",
+                  "|---" * (len(SEVERITIES) + 2) + "|"]
+        for m, s in metrics["corruption"].items():
+            for o, p in s["with_one_other"].items():
+                lines.append(f"| {m}, {o} | " + " | ".join(f"{a:.3f}" for a in p["accuracy"]) +
+                             f" | {p['relative_robustness']:.4f} |")
+        lines += ["", f"Mean relative robustness over these pairs: **{metrics['mean_relative_robustness_pairs']:.4f}**",
+                  ""]
+    lines += ["![robustness](robustness.png)", "", "## Conflicts: one modality names another digit", "",
               "| odd modality | accuracy w.r.t. the agreeing pair | its mean weight | its clean weight |",
               "|---|---|---|---|"]
     for m, c in metrics["conflict"].items():
@@ -220,7 +253,7 @@ def summary_table(reports: dict[str, dict]) -> str:
     first = next(iter(reports.values()))
     subsets = list(first["subsets"])
     singles = [s for s in subsets if "+" not in s]
-    header = (["strategy"] + subsets + ["fused − best single", "mean rel. robustness"] +
+    header = (["strategy"] + subsets + ["fused − best single", "mean rel. robustness", "… with one clean partner"] +
               [f"{m} pure noise → acc / weight" for m in first["corruption"]] +
               [f"{m} conflict → acc / weight" for m in first["conflict"]] + ["params", "p50 ms"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -228,8 +261,8 @@ def summary_table(reports: dict[str, dict]) -> str:
         cells = [name] + [f"{r['subsets'][s]['accuracy']:.4f}" for s in subsets]
         gain = r["subsets"][subsets[-1]]["accuracy"] - max(r["subsets"][s]["accuracy"] for s in singles)
         cells.append(f"{100 * gain:+.1f} pt")
-        robust = r["mean_relative_robustness"]
-        cells.append("—" if robust is None else f"{robust:.4f}")
+        for robust in (r["mean_relative_robustness"], r["mean_relative_robustness_pairs"]):
+            cells.append("—" if robust is None else f"{robust:.4f}")
         for s in r["corruption"].values():
             w = s["mean_weight"]
             cells.append(f"{s['accuracy'][-1]:.3f} / " + ("—" if w[-1] is None else f"{w[-1]:.2f} (clean {w[0]:.2f})"))

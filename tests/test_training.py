@@ -116,14 +116,43 @@ def test_evaluate_without_robustness_writes_the_subset_report(tiny_data, tmp_pat
     metrics = evaluate(tmp_path / "model", val_csv, tmp_path / "report", cache_dir=tmp_path / "cache",
                        latency_rows=2, robustness=False)
     assert len(metrics["subsets"]) == 7 and all(s["n"] == 10 for s in metrics["subsets"].values())
-    assert metrics["corruption"] == {} and metrics["conflict"] == {} and metrics["mean_relative_robustness"] is None
+    assert metrics["corruption"] == {} and metrics["conflict"] == {}
+    assert metrics["mean_relative_robustness"] is None and metrics["mean_relative_robustness_pairs"] is None
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Accuracy by modalities given" in report and "Robustness" not in report
     assert not (tmp_path / "report" / "robustness.png").exists() and (tmp_path / "report" / "subsets.png").exists()
     row = summary_table({"late": metrics}).splitlines()[2].split(" | ")
     subsets = metrics["subsets"]
     gain = subsets["image+audio+text"]["accuracy"] - max(subsets[m]["accuracy"] for m in ("image", "audio", "text"))
-    assert row[8] == f"{100 * gain:+.1f} pt" and row[9] == "—"
+    assert row[8] == f"{100 * gain:+.1f} pt" and row[9] == row[10] == "—"
+
+
+def test_evaluate_robustness_sweeps_start_from_the_clean_subsets(tiny_data, tmp_path):
+    """At severity 0 each sweep is the clean subset it corrupts: all modalities for the main curve, the
+    corrupted one and its partner for the pair curves; the reported means are the means of the AUCs."""
+    from fusion.evaluate import SEVERITIES, evaluate
+
+    train_csv, val_csv = tiny_data
+    train(train_csv, val_csv, tmp_path / "model", TrainConfig(fusion="attention", epochs=1, batch_size=10),
+          cache_dir=tmp_path / "cache")
+    metrics = evaluate(tmp_path / "model", val_csv, tmp_path / "report", cache_dir=tmp_path / "cache",
+                       latency_rows=1)
+    sweeps, subsets = metrics["corruption"], metrics["subsets"]
+    assert set(sweeps) == {"image", "audio", "text"} and set(metrics["conflict"]) == set(sweeps)
+    pair_aucs = []
+    for m, sweep in sweeps.items():
+        assert len(sweep["accuracy"]) == len(sweep["mean_weight"]) == len(SEVERITIES)
+        assert sweep["accuracy"][0] == subsets["image+audio+text"]["accuracy"]
+        assert set(sweep["with_one_other"]) == set(sweeps) - {m}
+        for o, pair in sweep["with_one_other"].items():
+            clean_pair = "+".join(k for k in ("image", "audio", "text") if k in (m, o))
+            assert pair["accuracy"][0] == subsets[clean_pair]["accuracy"]
+            assert pair["relative_robustness"] == pytest.approx(np.trapezoid(pair["accuracy"], SEVERITIES))
+            pair_aucs.append(pair["relative_robustness"])
+    assert metrics["mean_relative_robustness_pairs"] == pytest.approx(np.mean(pair_aucs)) and len(pair_aucs) == 6
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| image, audio |" in report and "Mean relative robustness over these pairs" in report
+    assert (tmp_path / "report" / "robustness.png").exists()
 
 
 def test_shipped_default_model_on_the_committed_sample():
