@@ -1,11 +1,12 @@
 """Which EfficientNet-Lite0 features carry the digit? Linear probes on the digits data.
 
-    python bench/image_probe.py --data data/digits [--train-rows 3500] [--size 128] [--all-renderings]
+    python bench/image_probe.py --data data/digits [--train-rows N] [--size 128] [--all-renderings]
 
-Encodes one rendering of each training digit and all of validation through the shipped image pipeline
-(digit crop, 128 px) and fits a logistic regression on several read-outs: the final 1280-d feature map
-mean-pooled (what a set-of-tokens fusion sees without positions), the same map flattened with its 4×4
-layout, and intermediate blocks, pooled or on a 4×4 grid. Prints validation accuracy per read-out.
+Encodes one rendering of each training digit (every rendering with ``--all-renderings``) and all of
+validation through the shipped image pipeline (digit crop, ``--size`` px, 128 by default) and fits a
+logistic regression on several read-outs: the final 1280-d feature map mean-pooled (what a set-of-tokens
+fusion sees without positions), the same map flattened with its 4×4 layout, and intermediate blocks,
+pooled or on a 4×4 grid. Prints validation accuracy per read-out.
 Measured (3,500 / 500 images, C=0.1): head 4×4 0.958, block 7 0.970, block 10 0.976, block 12 0.978,
 block 14 0.982 (15 blocks: what the digits models read). Block 14 pooled to 4×4 at ``--size`` 160 / 192:
 0.974 / 0.980; with ``--all-renderings`` (10,500 training images) at 128: 0.986.
@@ -43,7 +44,7 @@ def readouts(encoder, rows: list[dict], batch: int = 32) -> dict[str, np.ndarray
                 feats[f"block {i} 4x4 grid"] = F.adaptive_avg_pool2d(h, 4).flatten(1)
         head = F.relu6(net._bn1(net._conv_head(h)))
         feats["final 1280-d pooled"] = head.mean((2, 3))
-        feats["final 1280-d 4x4 grid"] = head.flatten(1)
+        feats[f"final 1280-d {head.shape[2]}x{head.shape[3]} grid"] = head.flatten(1)
         for name, value in feats.items():
             out.setdefault(name, []).append(value.numpy())
     return {name: np.concatenate(parts) for name, parts in out.items()}
@@ -52,7 +53,7 @@ def readouts(encoder, rows: list[dict], batch: int = 32) -> dict[str, np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="a folder built by `python -m fusion data digits`")
-    parser.add_argument("--train-rows", type=int, default=3500)
+    parser.add_argument("--train-rows", type=int, help="use only the first N training images (default: all)")
     parser.add_argument("--size", type=int, default=128, help="the encoder's input size in pixels")
     parser.add_argument("--all-renderings", action="store_true",
                         help="every rendering of each training digit, not only the first")
