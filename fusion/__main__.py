@@ -53,7 +53,8 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-                      lr=args.lr, consistency_weight=args.consistency_weight, seed=args.seed,
+                      lr=args.lr, weight_decay=args.weight_decay, consistency_weight=args.consistency_weight,
+                      seed=args.seed,
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
                       audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup)
@@ -126,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
                    help="stop after this many epochs without a better validation score")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW's decoupled weight decay")
     p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                    help="validate and save a moving average of the weights (window at most a fifth of the run); 0: off")
