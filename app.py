@@ -15,110 +15,133 @@ except ImportError:
         return fn
 
 import argparse
+import functools
 import logging
 import os
 from pathlib import Path
 
 import gradio as gr
 
-from fusion.serving import MODELS_DIR, FusionService, audio_length_validator, shipped_models
+from fusion.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES
+from fusion.serving import MODELS_DIR, FusionService, shipped_models
+from fusion.views import CSS as VIEWS_CSS
 
 EXAMPLES_DIR = Path(__file__).parent / "assets" / "examples"
 INTRO = """# Fusion Lens — show it, say it, type it
-Hold a handwritten digit up to the webcam, **say** a number, **type** one — any of the three is enough.
-Three pretrained encoders (EfficientNet-Lite0, Whisper base, MiniLM) feed a trained fusion model (four
-strategies to choose from); the right side shows the prediction and **how much each input counted**. Try a
-conflict (show 3, say “eight”) or drag a *corrupt* slider and watch the weights move."""
-CSS = ".compact-row {gap: 8px; align-items: center} footer {display: none !important}"
+Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
+pretrained encoders feed a trained fusion model, and the right side shows the prediction and **how much each
+input counted**. Try a conflict (show 3, say “eight”) or drag a *corrupt* slider and watch the weights move."""
+ABOUT = """### What this is
+Fusion Lens reads a picture, a recording and a text with three pretrained networks (EfficientNet-Lite0,
+Whisper base, MiniLM), and a small trained *fusion* model combines what they found to decide which digit
+you meant. Any one input is enough; with several, the page shows how much each one counted (its weight in
+the fusion and its exact Shapley contribution), what each says alone, and which parts of the picture,
+moments of the recording and words mattered. Four ways of fusing (strategies) can be compared. Everything
+runs on this server; nothing you send is stored beyond the session's temporary files."""
+CSS = VIEWS_CSS + """
+.compact-row {gap: 8px; align-items: center}
+.fl-card table {display: block; overflow-x: auto; max-width: 100%}
+.fl-card th, .fl-card td {white-space: nowrap}
+"""
+# The page tells the server when a webcam is running with no photo captured (the photo is what is sent).
+WEBCAM_JS = """(...args) => {
+  const video = document.querySelector('#image-input video');
+  args[args.length - 1] = Boolean(video && video.srcObject && args[1] == null);
+  return args;
+}"""
+SCROLL_TO_RESULT_JS = """() => {
+  if (window.innerWidth < 900) document.querySelector('#prediction')?.scrollIntoView({behavior: 'smooth'});
+}"""
 
 
 def build_demo(service: FusionService) -> gr.Blocks:
     strategies = list(service.models)
     on_gpu = service.device.type == "cuda"
-    with gr.Blocks(title="Fusion Lens", delete_cache=(600, 900)) as demo:
+    with gr.Blocks(title="Fusion Lens", delete_cache=(600, 900), analytics_enabled=False,
+                   fill_width=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Fuse"):
             with gr.Row(equal_height=False):
-                with gr.Column(scale=5, min_width=320):
+                with gr.Column(scale=4, min_width=300):
                     # Not mirrored: a mirrored capture would hand the model a flipped digit.
-                    image = gr.Image(sources=["webcam", "upload"], type="numpy", label="Show a digit", height=220,
-                                     webcam_options=gr.WebcamOptions(
+                    image = gr.Image(sources=["webcam", "upload"], type="filepath", label="Show a digit", height=220,
+                                     elem_id="image-input", webcam_options=gr.WebcamOptions(
                                          mirror=False, constraints={"video": {"width": {"ideal": 640},
                                                                               "height": {"ideal": 480}}}))
-                    audio = gr.Audio(sources=["microphone", "upload"], type="numpy", label="Say a number (≤ 10 s)")
-                    text = gr.Textbox(label="Type it", placeholder="e.g. “it's a seven”", max_length=2000, lines=1)
+                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", elem_id="audio-input",
+                                     label=f"Say a number (up to {MAX_AUDIO_SECONDS:.0f} s)")
+                    text = gr.Textbox(label="Type it (Enter fuses)", placeholder="e.g. “it's a seven”", lines=1)
                     with gr.Row(elem_classes="compact-row"):
-                        with gr.Column(min_width=100):
-                            use_image = gr.Checkbox(True, label="use image")
-                            corrupt_image = gr.Slider(0, 1, 0, step=0.1, label="corrupt: noise + blur")
-                        with gr.Column(min_width=100):
-                            use_audio = gr.Checkbox(True, label="use audio")
-                            corrupt_audio = gr.Slider(0, 1, 0, step=0.1, label="corrupt: noise")
-                        with gr.Column(min_width=100):
-                            use_text = gr.Checkbox(True, label="use text")
-                            corrupt_text = gr.Slider(0, 1, 0, step=0.1, label="corrupt: typos")
-                    with gr.Row(elem_classes="compact-row"):
-                        strategy = gr.Dropdown(strategies, value=service.default, label="Fusion strategy", scale=2)
-                        fuse = gr.Button("Fuse", variant="primary", scale=1, elem_id="fuse-button")
-                with gr.Column(scale=7, min_width=420):
+                        strategy = gr.Dropdown(strategies, value=service.default, label="Fusion strategy", scale=2,
+                                               min_width=140)
+                        fuse = gr.Button("Fuse", variant="primary", scale=1, min_width=100, elem_id="fuse-button")
+                    with gr.Accordion("Leave out or corrupt an input (re-fuses when you let go)", open=True):
+                        uses, corrupts = [], []
+                        for modality, what in (("image", "noise + blur"), ("audio", "noise"), ("text", "typos")):
+                            with gr.Row(elem_classes="compact-row"):
+                                uses.append(gr.Checkbox(True, label=f"use {modality}", min_width=110, scale=1))
+                                corrupts.append(gr.Slider(0, 1, 0, step=0.1, label=f"corrupt {modality}: {what}",
+                                                          min_width=160, scale=3, elem_id=f"corrupt-{modality}"))
+                with gr.Column(scale=6, min_width=320):
                     with gr.Tab("Explanation"):
-                        with gr.Row(equal_height=True):
-                            label = gr.Label(num_top_classes=3, label="Prediction", elem_id="prediction", scale=2,
-                                             min_width=150)
-                            chart = gr.Image(label="How much each modality counted", interactive=False, scale=5,
-                                             elem_id="weights-chart", buttons=[], height=230)
-                        with gr.Row(equal_height=True):
-                            crop_map = gr.Image(label="Image regions (what the network saw)", interactive=False,
-                                                height=190, buttons=[], scale=2, min_width=150)
-                            original_map = gr.Image(label="Your picture", interactive=False, height=190, buttons=[],
-                                                    scale=2, min_width=150)
-                            audio_map = gr.Image(label="Moments in the audio", interactive=False, height=190,
-                                                 buttons=[], scale=5, elem_id="audio-map")
-                        with gr.Row(equal_height=True):
-                            words = gr.HighlightedText(label="Words (darker = more weight)", show_legend=False,
-                                                       elem_id="words", scale=1)
-                            what_if = gr.Dataframe(headers=["only these modalities", "prediction", "confidence"],
-                                                   label="What if a modality were missing?", interactive=False,
-                                                   scale=1, max_height=190)
-                        info = gr.Markdown(elem_id="info")
+                        with gr.Row(equal_height=False):
+                            label = gr.Label(num_top_classes=3, label="Prediction", elem_id="prediction", scale=1,
+                                             min_width=170)
+                            with gr.Column(scale=3, min_width=300):
+                                info = gr.Markdown(elem_id="info")
+                                counted = gr.HTML(elem_id="counted")
+                        maps = gr.HTML(elem_id="maps")
+                        with gr.Row(equal_height=False):
+                            with gr.Column(min_width=240):
+                                words = gr.HTML(elem_id="words")
+                            with gr.Column(min_width=300):
+                                what_if = gr.HTML(elem_id="what-if")
                     with gr.Tab("Compare strategies"):
-                        compare = gr.Button("Run every strategy on these inputs")
-                        compare_table = gr.Dataframe(headers=["strategy", "prediction", "confidence", "weights",
-                                                              "contributions", "ms"], interactive=False)
-                        compare_chart = gr.Image(label="Side by side", interactive=False, buttons=[])
+                        compare = gr.Button("Run every strategy on these inputs", elem_id="compare-button")
+                        compare_table = gr.HTML(elem_id="compare")
 
-            inputs = [image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio, corrupt_text]
-            outputs = [label, chart, crop_map, original_map, audio_map, words, what_if, info]
-            fuse.click(gpu(service.fuse), [strategy, *inputs], outputs, validator=audio_length_validator(2),
-                       time_limit=60, api_visibility="private")
-            compare.click(gpu(service.compare), inputs, [compare_table, compare_chart],
-                          validator=audio_length_validator(1), time_limit=120, api_visibility="private")
+            webcam_live = gr.Checkbox(False, visible=False)
+            inputs = [image, audio, text, *uses, *corrupts]
+            outputs = [label, info, counted, maps, words, what_if]
+            # Uploads reach the handlers unprocessed (their file path): fusion.inputs decodes and checks them.
+            gr.on([fuse.click, text.submit], gpu(service.fuse), [strategy, *inputs, webcam_live], outputs,
+                  js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private",
+                  ).then(None, js=SCROLL_TO_RESULT_JS)
+            gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
+                  gpu(functools.partial(service.fuse, quiet_when_empty=True)), [strategy, *inputs, webcam_live],
+                  outputs, js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private")
+            compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
+                          api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
             audio.start_recording(lambda: gr.Button(interactive=False), None, fuse, queue=False,
                                   api_visibility="private")
             audio.change(lambda: gr.Button(interactive=True), None, fuse, queue=False, api_visibility="private")
 
-            examples = service.examples(EXAMPLES_DIR)
+            examples, example_labels = service.examples(EXAMPLES_DIR)
             if examples:
                 gr.Examples(examples, [image, audio, text], outputs, fn=gpu(service.fuse_example),
-                            cache_examples="lazy" if os.environ.get("FUSION_CACHE_EXAMPLES", "1") == "1" else False,
-                            label="Examples (the last ones are conflicts)", examples_per_page=8)
+                            cache_examples=True, cache_mode="lazy", preprocess=False, example_labels=example_labels,
+                            label="Examples (click one; the last two are conflicts)", examples_per_page=8)
 
         with gr.Tab("About"):
+            gr.Markdown(ABOUT)
             gr.Markdown(service.about_markdown())
             plots = service.report_plots()
             if plots:
-                gr.Gallery(plots, label="Evaluation of the shipped model", columns=3, height=320)
+                gr.Gallery(plots, label="Evaluation of the default model (test split)", columns=3, height="auto",
+                           object_fit="contain", allow_preview=True)
+            with gr.Accordion("Model card (training, results, limits)", open=False):
+                gr.Markdown(service.model_card(), elem_classes="fl-card")
 
         # The programmatic endpoint: (image, audio, text) -> Prediction.to_dict() as JSON.
         api_result = gr.JSON(visible=False)
         api_button = gr.Button(visible=False)
         if on_gpu:
             api_button.click(gpu(service.api_predict_batch), [image, audio, text], api_result, api_name="predict",
-                             batch=True, max_batch_size=16, time_limit=60)
+                             batch=True, max_batch_size=16, time_limit=60, preprocess=False)
         else:
             api_button.click(service.api_predict, [image, audio, text], api_result, api_name="predict",
-                             time_limit=60)
+                             time_limit=60, preprocess=False)
     return demo
 
 
@@ -138,7 +161,7 @@ def main() -> None:
     demo = build_demo(service)
     on_gpu = service.device.type == "cuda"
     demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="20mb",
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_BYTES,
                 theme=gr.themes.Soft(), css=CSS, show_error=False)
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import fusion  # noqa: E402
 from fusion.encoders import Tokens, load_encoder  # noqa: E402
 from fusion.inputs import load_audio, load_image  # noqa: E402
-from fusion.views import audio_plot, image_maps, text_highlights, weights_chart  # noqa: E402
+from fusion.views import counted_html, maps_html, what_if_html, words_html  # noqa: E402
 
 EXAMPLES = ROOT / "assets" / "examples"
 SENTENCE = "well I think the number you are looking for is seven"
@@ -132,8 +132,8 @@ def main() -> None:
         stages["fusion only"] = lambda: fuse(False)
         stages["fusion + Shapley (7 coalitions, 1 pass)"] = lambda: fuse(True)
         prediction = fusion.predict(model, image=image_path, audio=audio_path, text=SENTENCE)
-        stages["figures (chart, maps, audio, words)"] = lambda: (weights_chart(prediction), image_maps(prediction),
-                                                                 audio_plot(prediction), text_highlights(prediction))
+        stages["page panels (counted, maps, words, what-if)"] = lambda: (
+            counted_html(prediction), maps_html(prediction), words_html(prediction), what_if_html(prediction))
         rows = {name: measure(fn, args.runs, device) for name, fn in stages.items()}
         ours = measure(lambda: fusion.predict(model, image=image_path, audio=audio_path, text=SENTENCE), args.runs,
                        device)

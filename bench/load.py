@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "load.json"))
     args = parser.parse_args()
     port = free_port()
-    env = {**os.environ, "FUSION_CACHE_EXAMPLES": "0", **({"FUSION_DEVICE": args.device} if args.device else {})}
+    env = {**os.environ, **({"FUSION_DEVICE": args.device} if args.device else {})}
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

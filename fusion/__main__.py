@@ -12,8 +12,6 @@ from .inputs import InputError
 def cmd_predict(args) -> int:
     from .predict import load_model, predict
 
-    if not (args.image or args.audio or args.text):
-        raise InputError("Nothing to predict from: give --image, --audio and/or --text.")
     model = load_model(args.model, args.device)
     p = predict(model, image=args.image, audio=args.audio, text=args.text)
     if args.json:

@@ -14,9 +14,9 @@ import soundfile
 from PIL import Image, UnidentifiedImageError
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
-MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are cut, with a note
+MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
 MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # also the web app's upload limit, so every surface refuses alike
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -69,16 +69,23 @@ def load_image(image) -> np.ndarray:
         raise InputError(f"Unusable image: {error}") from None
 
 
+def check_duration(seconds: float) -> None:
+    if seconds > MAX_AUDIO_SECONDS:
+        raise InputError(f"The recording is {seconds:.1f} s long; at most {MAX_AUDIO_SECONDS:.0f} s can be used. "
+                         "Please send a shorter clip.")
+
+
 def load_audio_file(path) -> tuple[int, np.ndarray]:
-    """Read at most MAX_AUDIO_SECONDS of an audio file -> (sample_rate, array in the file's own scale)."""
+    """An audio file -> (sample_rate, array in the file's own scale); its length is checked before decoding."""
     path = check_file(Path(path), "audio")
     try:
         with soundfile.SoundFile(path) as f:
-            frames = min(f.frames, int(f.samplerate * MAX_AUDIO_SECONDS)) if f.frames > 0 else -1
-            data = f.read(frames, dtype="float32", always_2d=False)
-            return f.samplerate, data
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError):
-        pass
+            if f.frames > 0 and f.samplerate > 0:
+                check_duration(f.frames / f.samplerate)
+            return f.samplerate, f.read(dtype="float32", always_2d=False)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError) as error:
+        if isinstance(error, InputError):
+            raise
     try:  # compressed formats soundfile cannot read (mp3, m4a, webm): librosa's audioread/ffmpeg path
         import audioread
         import librosa
@@ -89,10 +96,16 @@ def load_audio_file(path) -> tuple[int, np.ndarray]:
             # its file handle open when it fails (one per bad upload, until the garbage collector runs).
             backends = [b for b in audioread.available_backends() if b.__module__ != "audioread.rawread"]
             reader = audioread.audio_open(str(path), backends=backends)
-            data, rate = librosa.load(reader, sr=None, mono=False, duration=MAX_AUDIO_SECONDS)  # closes reader
-        return int(rate), data.T if data.ndim == 2 else data
+            if reader.duration:  # from the container's header: refused before any decoding
+                check_duration(float(reader.duration))
+            # Streams without a duration in their header are decoded to just past the limit, then checked.
+            data, rate = librosa.load(reader, sr=None, mono=False, duration=MAX_AUDIO_SECONDS + 1)  # closes reader
+    except InputError:
+        raise
     except Exception:  # librosa/audioread raise many unrelated types for undecodable files
         raise InputError(f"Could not read {path.name!r} as audio.") from None
+    check_duration(data.shape[-1] / rate)
+    return int(rate), data.T if data.ndim == 2 else data
 
 
 def load_audio(audio) -> tuple[np.ndarray, list[str]]:
@@ -121,8 +134,7 @@ def load_audio(audio) -> tuple[np.ndarray, list[str]]:
         raise InputError(f"Invalid sample rate {rate!r}.") from None
     if not 1000 <= rate <= 384_000:
         raise InputError(f"Unsupported sample rate {rate} Hz.")
-    if samples.shape[0] / rate > MAX_AUDIO_SECONDS and samples.shape[0] >= samples.shape[-1]:
-        notes.append(f"Audio longer than {MAX_AUDIO_SECONDS:.0f} s was cut to its first {MAX_AUDIO_SECONDS:.0f} s.")
+    check_duration(max(samples.shape[:2]) / rate)  # (samples,), (samples, channels) or (channels, samples)
     try:
         waveform = to_16k_mono((rate, samples))
     except ValueError as error:
@@ -134,8 +146,12 @@ def load_text(text) -> tuple[str, list[str]]:
     """Any text -> (cleaned text, notes); only whitespace means no text."""
     if not isinstance(text, str):
         raise InputError("Text must be a string.")
-    text = text.replace("\x00", " ").strip()
     notes = []
+    # Lone surrogates (from JSON escapes or undecodable command-line bytes) cannot be tokenized or encoded.
+    valid = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if valid != text:
+        notes.append("The text held characters that are not valid Unicode; they were replaced with “�”.")
+    text = valid.replace("\x00", " ").strip()
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         notes.append(f"Text longer than {MAX_TEXT_CHARS} characters was cut.")

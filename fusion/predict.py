@@ -192,8 +192,8 @@ def scatter_rows(tokens, rows: list[int], batch: int):
             full[row] = item
         return full
 
-    return replace(tokens, values=values, mask=mask, pooled=pooled,
-                   token_strings=spread(tokens.token_strings, []), crops=spread(tokens.crops, None))
+    return replace(tokens, values=values, mask=mask, pooled=pooled, token_strings=spread(tokens.token_strings, []),
+                   token_spans=spread(tokens.token_spans, []), crops=spread(tokens.crops, None))
 
 
 def to_cpu(out):
@@ -223,6 +223,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         p = out.unimodal_logits[m][row].softmax(-1)
         unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6)}
 
+    notes = []
     token_weights = {}
     for m in present:
         if m not in out.token_weights:
@@ -241,6 +242,13 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         else:
             strings = t.token_strings[row]
             token_weights[m] = {"tokens": strings, "weights": weights[:len(strings)].round(decimals=6).tolist()}
+            if t.token_spans:
+                token_weights[m]["spans"] = [list(span) for span in t.token_spans[row]]
+    if "text" in items and tokens["text"].token_spans:
+        read_up_to = max((end for _, end in tokens["text"].token_spans[row]), default=0)
+        if read_up_to < len(items["text"].rstrip()):
+            notes.append(f"The text is longer than the text encoder reads: only its first {read_up_to} characters "
+                         f"(of {len(items['text'])}) were used.")
 
     subsets = []
     for kept, subset_probs in out.subset_probs.items():
@@ -263,4 +271,4 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         label=label, probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,
         modalities=present, modality_weights=per_modality(out.modality_weights),
         contributions=per_modality(out.contributions), unimodal=unimodal, token_weights=token_weights,
-        subsets=subsets, timings_ms=timings, views=views)
+        subsets=subsets, timings_ms=timings, notes=notes, views=views)

@@ -1,8 +1,10 @@
 """What the web app's events call: inputs from the page in, finished outputs (or a friendly message) out.
 
-``app.py`` only lays out components and wires them to these methods. Every handler goes through
-``fusion.predict``; a user's mistake becomes a ``gr.Warning`` and empty outputs, an unexpected failure is
-logged server-side and shown as a short apology, never as a traceback.
+``app.py`` only lays out components and wires them to these methods. The events run with Gradio's
+preprocessing off, so uploads arrive as the uploaded file's path and go through ``fusion.inputs`` like
+any API or CLI file: one decode path, one set of limits and messages. A user's mistake becomes a
+``gr.Warning`` (page) or ``gr.Error`` (API) with that message; an unexpected failure is logged here and
+shown as a short apology, never as a traceback. Every request writes one JSON log line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from .data.manifest import read_manifest
 from .inputs import InputError
@@ -28,11 +29,13 @@ from .predict import (
     predict,
     predict_items,
 )
-from .views import audio_plot, compare_chart, image_maps, text_highlights, weights_chart, what_if_rows
+from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
 STRATEGY_ORDER = ("attention", "cross", "late", "concat")
-APP_AUDIO_SECONDS = 10.0
+APOLOGY = "Sorry, something went wrong on the server with that input. Please try again or try another one."
+WEBCAM_NOT_CAPTURED = ("The webcam is on but no photo was taken: press the camera button under the video to "
+                       "capture one.")
 STRATEGY_DIAGRAM = """### The four fusion strategies
 
 ```
@@ -59,27 +62,46 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     return {s: found[s] for s in sorted(found, key=lambda s: order.index(s) if s in order else len(order))}
 
 
-def log_request(kind: str, strategy: str, modalities: list[str], outcome: str, started: float) -> None:
-    """One structured line per request: timings, modalities, outcome; never the user's content."""
-    log.info(json.dumps({"event": kind, "strategy": strategy, "modalities": modalities, "outcome": outcome,
+def upload_path(value) -> str | None:
+    """An upload as an event receives it unprocessed (Gradio's FileData dict) or a plain path -> its path."""
+    if isinstance(value, dict):
+        if not value.get("path"):
+            raise InputError("The file did not finish uploading; please try again.")
+        return value["path"]
+    return value
+
+
+def with_paths(given: dict) -> dict:
+    """``FusionService.present``'s dict with every upload replaced by its file path."""
+    return {m: v if m == "text" else upload_path(v) for m, v in given.items()}
+
+
+def log_request(kind: str, strategy: str, given: list[str], outcome: str, started: float) -> None:
+    """One structured line per request: what kinds of input came, the outcome and the time; never content."""
+    log.info(json.dumps({"event": kind, "strategy": strategy, "given": given, "outcome": outcome,
                          "ms": round((time.perf_counter() - started) * 1000, 1)}))
 
 
-def attempt(kind: str, fn):
-    """Run a page handler's work -> (result or None, outcome); failures become a gr.Warning, never a trace.
+def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
+    """Run one request's work -> (result or None, outcome), logging it; failures never escape as a trace.
 
-    A user's mistake (InputError) is shown as is; anything else is logged here and shown as an apology,
-    so the page keeps working whatever happens.
+    A user's mistake (InputError) is shown as is through ``warn``; anything else is logged here and shown
+    as an apology, so the server keeps serving whatever happens. ``warn=gr.Error`` raises instead (the API).
     """
+    started = time.perf_counter()
     try:
-        return fn(), "ok"
+        result, outcome, message = fn(), "ok", None
     except InputError as error:
-        gr.Warning(str(error))
-        return None, "input_error"
+        result, outcome, message = None, "input_error", str(error)
     except Exception:
         log.exception("%s failed", kind)
-        gr.Warning("Sorry, something went wrong with that input. Please try again or try another one.")
-        return None, "error"
+        result, outcome, message = None, "error", APOLOGY
+    log_request(kind, strategy, given, outcome, started)
+    if message is not None:
+        if warn is gr.Error:
+            raise gr.Error(message, print_exception=False)  # logged above, without the content
+        warn(message)
+    return result, outcome
 
 
 class FusionService:
@@ -95,108 +117,122 @@ class FusionService:
     def device(self):
         return self.models[self.default].device
 
-    def inputs(self, image, audio, text, use: tuple[bool, bool, bool]) -> dict:
-        given = dict(zip(("image", "audio", "text"), (image, audio, text)))
-        return {m: v for (m, v), on in zip(given.items(), use) if on and v is not None and not
-                (m == "text" and not str(v).strip())}
+    @staticmethod
+    def present(image, audio, text, use=(True, True, True)) -> dict:
+        """{modality: value} of the inputs that are present and ticked ("use" boxes); uploads still unread."""
+        values = dict(zip(("image", "audio", "text"), (image, audio, text)))
+        return {m: v for (m, v), on in zip(values.items(), use)
+                if on and v is not None and not (m == "text" and not str(v).strip())}
 
-    def run(self, strategy: str, image, audio, text, use, corruption) -> Prediction:
+    def run(self, strategy: str, given: dict, corruption=(0.0, 0.0, 0.0), webcam_live: bool = False) -> Prediction:
+        """``given`` from ``present`` -> the prediction of ``strategy`` (unknown names: the default)."""
         model = self.models.get(strategy) or self.models[self.default]
-        given = self.inputs(image, audio, text, use)
         if not given:
-            raise InputError("Nothing to fuse yet: take a picture, record a number or type some text "
+            raise InputError(WEBCAM_NOT_CAPTURED if webcam_live else
+                             "Nothing to fuse yet: take a picture, record a number or type some text "
                              "(and keep its “use” box ticked).")
-        return predict(model, **given, corruption=dict(zip(("image", "audio", "text"), corruption)))
+        p = predict(model, **with_paths(given), corruption=dict(zip(("image", "audio", "text"), corruption)))
+        if webcam_live and "image" not in given:
+            p.notes.insert(0, WEBCAM_NOT_CAPTURED + " Only the other inputs were used.")
+        return p
 
     def fuse(self, strategy, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
-             corrupt_text):
-        """The Fuse button: (top-3 label, weights chart, image maps ×2, audio plot, words, what-if, notes)."""
-        started = time.perf_counter()
-        p, outcome = attempt("fuse", lambda: self.run(strategy, image, audio, text, (use_image, use_audio, use_text),
-                                                      (corrupt_image, corrupt_audio, corrupt_text)))
-        log_request("fuse", strategy, p.modalities if p else [], outcome, started)
+             corrupt_text, webcam_live=False, quiet_when_empty=False):
+        """The Fuse button, Enter and the sliders -> (top-3, notes, counted, maps, words, what-if).
+
+        ``webcam_live``: the page saw a running webcam without a captured photo. ``quiet_when_empty``: an
+        event that only re-runs a fusion (a slider) leaves the page as it is when there is nothing to fuse.
+        """
+        given = self.present(image, audio, text, (use_image, use_audio, use_text))
+        if quiet_when_empty and not given:
+            return (gr.skip(),) * 6
+        p, _ = attempt("fuse", strategy, sorted(given), lambda: self.run(
+            strategy, given, (corrupt_image, corrupt_audio, corrupt_text), bool(webcam_live)))
         if p is None:
-            return None, None, None, None, None, None, None, ""
-        crop_map, original_map = image_maps(p)
-        notes = " ".join(p.notes)
-        timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}"
-        return ({label: prob for label, prob in p.top(3)}, weights_chart(p), crop_map, original_map, audio_plot(p),
-                text_highlights(p), what_if_rows(p), f"{timing}. {notes}".strip())
+            return None, "", "", "", "", ""
+        timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {p.strategy} fusion."
+        notes = "\n".join(f"- {note}" for note in p.notes)
+        return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
+                counted_html(p), maps_html(p), words_html(p), what_if_html(p) if len(p.modalities) > 1 else "")
 
     def fuse_example(self, image, audio, text):
         """Clicking an example: the default strategy, every modality used, nothing corrupted."""
         return self.fuse(self.default, image, audio, text, True, True, True, 0.0, 0.0, 0.0)
 
     @staticmethod
-    def examples(folder: Path) -> list[list]:
-        """Rows of ``examples.csv`` (the manifest format) as [image, audio, text] for gr.Examples."""
+    def examples(folder: Path) -> tuple[list[list], list[str]]:
+        """Rows of ``examples.csv`` (the manifest format) as [image, audio, text], and a label for each."""
         manifest = folder / "examples.csv"
         if not manifest.is_file():
-            return []
-        return [[row["image"], row["audio"], row["text"]] for row in read_manifest(manifest)]
+            return [], []
+        rows = read_manifest(manifest)
+        labels = []
+        for row in rows:
+            given = [m for m in ("image", "audio", "text") if row[m]]
+            kind = "all three" if len(given) == 3 else " only".join([" + ".join(given), ""])
+            labels.append(f"{row['label']} · {kind}" if "conflict" not in (row["image"] or "")
+                          else f"conflict · {row['image'].split('_')[-1][0]} shown, {row['label']} said and typed")
+        return [[row["image"], row["audio"], row["text"]] for row in rows], labels
 
     def about_markdown(self) -> str:
-        card = MODELS_DIR / "README.md"
-        served = ", ".join(f"`{name}` ({m.path})" for name, m in self.models.items())
-        body = card.read_text() if card.is_file() else "No model card found next to the models."
-        return f"**Serving:** {served} on {self.device.type.upper()}.\n\n{STRATEGY_DIAGRAM}\n\n{body}"
+        served = ", ".join(f"`{name}`" for name in self.models)
+        return (f"**Serving** the {served} models (default `{self.default}`) on {self.device.type.upper()}.\n\n"
+                f"{STRATEGY_DIAGRAM}")
 
-    def report_plots(self) -> list[str]:
-        """The default model's evaluation plots from the model card's reports folder."""
-        return [str(p) for p in sorted((MODELS_DIR / "reports" / self.default).glob("*.png"))]
+    @staticmethod
+    def model_card() -> str:
+        card = MODELS_DIR / "README.md"
+        return card.read_text() if card.is_file() else "No model card found next to the models."
+
+    def report_plots(self) -> list[tuple[str, str]]:
+        """The default model's evaluation plots from the model card's reports folder, with captions."""
+        return [(str(p), p.stem) for p in sorted((MODELS_DIR / "reports" / self.default).glob("*.png"))]
 
     def compare(self, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
                 corrupt_text):
-        """Every shipped strategy on the same inputs: (table rows, side-by-side chart)."""
-        started = time.perf_counter()
-        predictions, outcome = attempt("compare", lambda: {
-            s: self.run(s, image, audio, text, (use_image, use_audio, use_text),
-                        (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models})
-        log_request("compare", "all", [], outcome, started)
-        if predictions is None:
-            return None, None
-        rows = [[s, p.label, f"{p.probs[p.label]:.1%}",
-                 ", ".join(f"{m} {w:.2f}" for m, w in p.modality_weights.items()) if p.modality_weights else "—",
-                 ", ".join(f"{m} {c:+.2f}" for m, c in p.contributions.items()),
-                 f"{p.timings_ms['total']:.0f}"] for s, p in predictions.items()]
-        return rows, compare_chart(predictions)
+        """Every shipped strategy on the same inputs -> one HTML table."""
+        given = self.present(image, audio, text, (use_image, use_audio, use_text))
+        predictions, _ = attempt("compare", "all", sorted(given), lambda: {
+            s: self.run(s, given, (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models})
+        return compare_html(predictions) if predictions else ""
 
     def api_predict(self, image, audio, text) -> dict:
-        """/predict: (image, audio, text), each may be None -> ``Prediction.to_dict()``."""
-        started = time.perf_counter()
-        try:
-            p = predict(self.models[self.default], image=image, audio=audio, text=text or None)
-        except InputError as error:
-            log_request("api", self.default, [], "input_error", started)
-            raise gr.Error(str(error)) from None
-        log_request("api", self.default, p.modalities, "ok", started)
+        """Predict from any of an image, a recording and a text (each may be None).
+
+        Args:
+            image: a picture file (PNG, JPEG, WebP, BMP, GIF or TIFF) of a handwritten or printed digit.
+            audio: a recording (WAV, FLAC, OGG/Opus, MP3, M4A, WebM) of at most 30 s saying a number.
+            text: a text naming a number, e.g. "it's a seven".
+
+        Returns:
+            The prediction as JSON: label, probs, modality_weights, contributions, unimodal, token_weights,
+            subsets, timings_ms and notes.
+        """
+        given = self.present(image, audio, text)
+        p, _ = attempt("api", self.default, sorted(given),
+                       lambda: predict(self.models[self.default], **with_paths(given)), warn=gr.Error)
         return p.to_dict()
 
     def api_predict_batch(self, images: list, audios: list, texts: list) -> tuple[list[dict]]:
         """Batched /predict for GPUs: concurrent requests share one pass through each encoder."""
-        started, model = time.perf_counter(), self.models[self.default]
+        model = self.models[self.default]
         results: list[dict | None] = [None] * len(images)
         decoded, rows = [], []
         for i, (image, audio, text) in enumerate(zip(images, audios, texts)):
-            try:
-                decoded.append(decode_inputs(model.encoders, image, audio, text or None)[0])
+            given = self.present(image, audio, text)
+            inputs, _ = attempt("api_batch_decode", self.default, sorted(given),
+                                lambda given=given: decode_inputs(model.encoders, **with_paths(given)),
+                                warn=lambda message, i=i: results.__setitem__(i, {"error": message}))
+            if inputs is not None:
+                decoded.append(inputs)
                 rows.append(i)
-            except InputError as error:
-                results[i] = {"error": str(error)}
         if decoded:
-            for i, p in zip(rows, predict_items(model, decoded)):
-                results[i] = p.to_dict()
-        log_request("api_batch", self.default, [str(len(images))], "ok", started)
+            predictions, _ = attempt("api_batch", self.default, [str(len(decoded))],
+                                     lambda: predict_items(model, [items for items, _ in decoded]))
+            for (i, (_, notes)), p in zip(zip(rows, decoded), predictions or [None] * len(rows)):
+                if p is None:
+                    results[i] = {"error": APOLOGY}
+                else:
+                    p.notes = notes + p.notes
+                    results[i] = p.to_dict()
         return (results,)
-
-
-def audio_length_validator(audio_index: int):
-    """A gradio validator refusing recordings over APP_AUDIO_SECONDS before they reach the queue."""
-    def validator(*values):
-        audio, duration = values[audio_index], 0.0
-        if isinstance(audio, (tuple, list)) and len(audio) == 2 and np.asarray(audio[1]).size:
-            duration = np.asarray(audio[1]).shape[0] / max(int(audio[0]), 1)
-        message = f"Please keep recordings under {APP_AUDIO_SECONDS:.0f} s (this one is {duration:.1f} s)."
-        return [gr.validate(i != audio_index or duration <= APP_AUDIO_SECONDS, message) for i in range(len(values))]
-
-    return validator

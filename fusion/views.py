@@ -1,69 +1,125 @@
-"""Pictures of a ``Prediction``: the weights chart, token maps over the image, the audio and the words.
+"""What the page shows of a ``Prediction``: small HTML panels (tables, bars, an SVG timeline, JPEG maps).
 
-Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state) and returned as
-RGB arrays, so nothing stays open between requests.
+HTML rather than rendered figures: text stays text at the page's own size on any screen (and for screen
+readers), the browser lays it out, and building a panel costs a fraction of a millisecond where a
+matplotlib figure cost tens. The styles are ``CSS``, which ``app.py`` hands to the page.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+from html import escape
+
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from .encoders import MODALITIES
 from .predict import Prediction
 
 COLORS = {"image": "#4C72B0", "audio": "#DD8452", "text": "#55A868"}
-HEAT = colormaps["inferno"]
+HEAT = (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)  # a lookup table
+WEIGHT_NAMES = {"attention": "attention over modalities", "cross": "attention rollout to [CLS]",
+                "late": "the gate's share"}
+LOW_CONFIDENCE = 0.5
+_WORD = re.compile(r"\S+")
+CSS = """
+.fl-panel {font-size: var(--text-md); color: var(--body-text-color); line-height: 1.35}
+.fl-panel table {border-collapse: collapse; width: 100%}
+.fl-panel caption {text-align: left; font-weight: 600; padding: 2px 0 6px}
+.fl-panel th, .fl-panel td {padding: 4px 6px; text-align: left; border-bottom: 1px solid var(--border-color-primary);
+  white-space: nowrap}
+.fl-panel td.num {text-align: right; font-variant-numeric: tabular-nums}
+.fl-panel .fl-foot {margin: 6px 0 0; font-size: var(--text-sm)}
+.fl-bar {display: inline-block; vertical-align: middle; width: 90px; height: 12px; margin-right: 6px;
+  background: var(--background-fill-secondary); border-radius: 3px; position: relative; overflow: hidden}
+.fl-bar > span {position: absolute; top: 0; bottom: 0; border-radius: 3px}
+.fl-bar.fl-diverging::after {content: ""; position: absolute; left: 50%; top: 0; bottom: 0; width: 1px;
+  background: var(--body-text-color)}
+.fl-swatch {display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px}
+.fl-maps {display: flex; flex-wrap: wrap; gap: 12px}
+.fl-maps figure {margin: 0; flex: 1 1 150px; max-width: 220px}
+.fl-maps figure.fl-audio {flex: 3 1 260px; max-width: none}
+.fl-maps img {width: 100%; height: auto; border-radius: 4px; display: block}
+.fl-maps figcaption {font-size: var(--text-sm); margin-top: 4px}
+.fl-audio svg {width: 100%; height: 96px; display: block; background: var(--background-fill-secondary);
+  border-radius: 4px}
+.fl-ticks {display: flex; justify-content: space-between; font-size: var(--text-sm)}
+.fl-words {line-height: 2}
+.fl-words mark {padding: 2px 4px; border-radius: 4px; margin-right: 2px}
+.fl-scroll {overflow-x: auto}
+@media (max-width: 600px) {
+  .fl-panel table {font-size: var(--text-sm)}
+  .fl-bar {width: 24px; margin-right: 3px}
+  .fl-panel th, .fl-panel td {padding: 3px 3px}
+  .fl-panel thead th {white-space: normal}
+  .fl-maps figure {flex: 1 1 120px; max-width: 170px}
+}
+"""
 
 
-def figure_to_array(fig: Figure) -> np.ndarray:
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+def bar(fraction: float, color: str) -> str:
+    """A 0..1 bar (drawn, so it needs no text contrast; the number beside it is the text)."""
+    return (f'<span class="fl-bar" aria-hidden="true"><span style="left:0;width:{100 * min(max(fraction, 0), 1):.1f}%;'
+            f'background:{color}"></span></span>')
 
 
-def weights_chart(p: Prediction, modalities=MODALITIES) -> np.ndarray:
-    """Three panels per modality: attention weight, Shapley contribution, what it predicts alone."""
-    fig = Figure(figsize=(7.2, 2.5), dpi=100)
-    axes = fig.subplots(1, 3, sharey=True)
-    y = np.arange(len(modalities))
-    absent = [m not in p.modalities for m in modalities]
-    colors = [COLORS[m] for m in modalities]
+def diverging_bar(value: float, span: float, color: str) -> str:
+    """A bar from the centre, right for positive values, left for negative ones, scaled to ``span``."""
+    half = 50 * min(abs(value) / span, 1.0)
+    left = 50 if value >= 0 else 50 - half
+    return (f'<span class="fl-bar fl-diverging" aria-hidden="true"><span style="left:{left:.1f}%;width:{half:.1f}%;'
+            f'background:{color}"></span></span>')
 
-    weights = [0.0 if p.modality_weights is None else p.modality_weights.get(m, 0.0) for m in modalities]
-    axes[0].barh(y, weights, color=colors)
-    axes[0].set(xlim=(0, 1), xticks=[0, 0.5, 1], title="attention weight" if p.modality_weights is not None
-                else "attention weight (none: concat)")
-    contributions = [p.contributions.get(m, 0.0) if p.contributions else 0.0 for m in modalities]
-    axes[1].barh(y, contributions, color=colors)
-    span = max(0.5, max(abs(c) for c in contributions) * 1.15)
-    axes[1].set(xlim=(-span, span), xticks=[-round(span, 1), 0, round(span, 1)],
-                title=f"contribution to log p({p.label})")
-    axes[1].axvline(0, color="k", lw=0.6)
-    alone = [p.unimodal[m]["prob"] if m in p.unimodal else 0.0 for m in modalities]
-    axes[2].barh(y, alone, color=colors, alpha=0.6)
-    axes[2].set(xlim=(0, 1), xticks=[0, 0.5, 1], title="alone it says")
-    for i, m in enumerate(modalities):
-        if m in p.unimodal:
-            u = p.unimodal[m]
-            axes[2].text(0.02, i, f"{u['label']}  ({u['prob']:.0%})", va="center", fontsize=10, weight="bold")
-        for ax in axes:
-            if absent[i]:
-                ax.barh(i, ax.get_xlim()[1] - ax.get_xlim()[0], left=ax.get_xlim()[0], color="none",
-                        edgecolor="#bbbbbb", hatch="//", lw=0)
-                ax.text(np.mean(ax.get_xlim()), i, "absent", ha="center", va="center", color="#888888", fontsize=9)
-    axes[0].set_yticks(y, modalities)
-    axes[0].invert_yaxis()
-    for ax in axes:
-        ax.tick_params(labelsize=9)
-        ax.title.set_fontsize(10)
-        ax.grid(axis="x", alpha=0.3)
-    # Fixed margins and few fixed ticks: layout passes and tick generation dominate the draw time.
-    fig.subplots_adjust(left=0.09, right=0.975, top=0.88, bottom=0.11, wspace=0.22)
-    return figure_to_array(fig)
+
+def counted_html(p: Prediction, modalities=MODALITIES) -> str:
+    """Per modality: its weight in the fusion, its Shapley contribution to log p(label), what it says alone."""
+    has_weights = p.modality_weights is not None
+    span = max([abs(c) for c in (p.contributions or {}).values()] + [0.5])
+    rows = []
+    for m in modalities:
+        name = f'<th scope="row"><span class="fl-swatch" style="background:{COLORS[m]}"></span>{m}</th>'
+        if m not in p.modalities:
+            rows.append(f"<tr>{name}<td colspan=3>not given</td></tr>")
+            continue
+        weight = p.modality_weights[m] if has_weights else None
+        weight_cell = f"{bar(weight, COLORS[m])}{weight:.2f}" if has_weights else "—"
+        contribution = p.contributions[m]
+        alone = p.unimodal[m]
+        rows.append(f"<tr>{name}<td class=num>{weight_cell}</td>"
+                    f"<td class=num>{diverging_bar(contribution, span, COLORS[m])}{contribution:+.2f}</td>"
+                    f"<td>{escape(alone['label'])} ({alone['prob']:.0%})</td></tr>")
+    if has_weights:
+        foot = f"Weight: {WEIGHT_NAMES.get(p.strategy, 'the modality weight')} (sums to 1). "
+    else:
+        foot = ("Concatenation has no weights: it joins the pooled features of every input, so only the "
+                "contributions say what counted. ")
+    foot += (f"Contribution: exact Shapley value of each input to log p({escape(p.label)}) over every subset. "
+             "Alone: what the fusion says from that input only.")
+    return (f'<div class="fl-panel fl-scroll"><table><caption>How much each input counted for '
+            f'“{escape(p.label)}”</caption><thead><tr><th scope="col">input</th><th scope="col">weight</th>'
+            f'<th scope="col">contribution</th><th scope="col">alone it says</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table><p class="fl-foot">{foot}</p></div>')
+
+
+def headline(p: Prediction) -> str:
+    """One line saying what was predicted, and plainly when it is unsure."""
+    prob = p.probs[p.label]
+    if prob < LOW_CONFIDENCE:
+        runner_up = p.top(2)[-1]
+        return (f"**Not sure.** The best guess is **{p.label}** at only {prob:.0%} "
+                f"(next: {runner_up[0]} at {runner_up[1]:.0%}); try a clearer picture, recording or text.")
+    return f"**{p.label}**, {prob:.0%} sure, from {', '.join(p.modalities)}."
+
+
+def jpeg_data_url(pixels: np.ndarray, max_side: int = 320) -> str:
+    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def heat_rgb(weights: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -71,7 +127,7 @@ def heat_rgb(weights: np.ndarray, width: int, height: int) -> np.ndarray:
     grid = weights / max(float(weights.max()), 1e-12)
     heat = np.asarray(Image.fromarray((grid * 255).astype(np.uint8)).resize((width, height),
                                                                            Image.Resampling.BICUBIC))
-    return HEAT(heat / 255.0)[..., :3] * 255
+    return HEAT[heat]
 
 
 def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -82,11 +138,14 @@ def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
     if crop is None or weights is None:
         return crop, p.views["image"]
     grid = np.asarray(weights["weights"], dtype=np.float32)
-    big = np.asarray(Image.fromarray(crop).resize((256, 256), Image.Resampling.NEAREST), dtype=np.float32)
-    on_crop = 0.45 * big + 0.55 * heat_rgb(grid, 256, 256)
+    big = np.asarray(Image.fromarray(crop).resize((192, 192), Image.Resampling.NEAREST), dtype=np.float32)
+    on_crop = 0.45 * big + 0.55 * heat_rgb(grid, 192, 192)
 
-    photo = p.views["image"].astype(np.float32)
-    top, left, bottom, right = (int(round(v)) for v in p.views["image_field"])
+    photo = Image.fromarray(p.views["image"])
+    scale = min(1.0, 320 / max(photo.size))  # blend at display size: a 12-MP photo would cost ~100 ms
+    photo = np.asarray(photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))),
+                                    Image.Resampling.BILINEAR), dtype=np.float32)
+    top, left, bottom, right = (int(round(v * scale)) for v in p.views["image_field"])
     heat = heat_rgb(grid, max(1, right - left), max(1, bottom - top))
     # The field can reach past the photo's edges (the digit is centred by mass): clip both sides alike.
     y0, x0 = max(top, 0), max(left, 0)
@@ -97,78 +156,115 @@ def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
     return on_crop.astype(np.uint8), np.clip(photo, 0, 255).astype(np.uint8)
 
 
-def audio_plot(p: Prediction, sample_rate: int = 16000) -> np.ndarray | None:
-    """The waveform with the per-token weights drawn over time."""
-    if "audio" not in p.views:
-        return None
+def audio_svg(p: Prediction, sample_rate: int = 16000, bins: int = 240) -> str:
+    """The recording's envelope with the per-token weights as shaded bands over time, and a seconds scale."""
     wave = p.views["audio"]
-    t = np.arange(len(wave)) / sample_rate
-    fig = Figure(figsize=(7.2, 1.9), dpi=100)
-    ax = fig.subplots()
-    step = max(1, len(wave) // 4000)  # plotting every sample of 30 s is slow and looks the same
-    ax.plot(t[::step], wave[::step], color="#999999", lw=0.6)
-    duration = max(t[-1] if len(t) else 1.0, 1e-3)
-    ax.set(xlim=(0, duration), xticks=np.round(np.linspace(0, duration, 5), 1), xlabel="seconds", yticks=[])
+    duration = max(len(wave) / sample_rate, 1e-3)
+    chunks = np.array_split(wave, min(bins, len(wave)))
+    peak = max(float(np.abs(wave).max()), 1e-6)
+    tops = [float(c.max()) / peak for c in chunks]
+    bottoms = [float(c.min()) / peak for c in chunks]
+    n = len(chunks)
+    outline = [f"{i * bins / n:.1f},{30 - 27 * t:.1f}" for i, t in enumerate(tops)]
+    outline += [f"{i * bins / n:.1f},{30 - 27 * b:.1f}" for i, b in reversed(list(enumerate(bottoms)))]
+    bands = ""
     weights = p.token_weights.get("audio")
     if weights:
-        w = np.asarray(weights["weights"])
-        edges = np.arange(len(w) + 1) * weights["seconds_per_token"]
-        twin = ax.twinx()
-        twin.stairs(w, edges, fill=True, color=COLORS["audio"], alpha=0.45)
-        twin.set(ylim=(0, max(float(w.max()) * 1.1, 1e-6)), yticks=[], ylabel="weight")
-        ax.set_title("where in the recording the model looked", fontsize=10)
-    fig.subplots_adjust(left=0.03, right=0.95, top=0.85, bottom=0.25)
-    return figure_to_array(fig)
+        w = np.asarray(weights["weights"], dtype=np.float64)
+        w = w / max(float(w.max()), 1e-12)
+        step = weights["seconds_per_token"] / duration * bins
+        bands = "".join(f'<rect x="{i * step:.2f}" y="0" width="{step + 0.05:.2f}" height="60" '
+                        f'fill="{COLORS["audio"]}" fill-opacity="{0.85 * v:.2f}"/>'
+                        for i, v in enumerate(w) if v > 0.02)
+    peak_at = (int(np.argmax(weights["weights"])) + 0.5) * weights["seconds_per_token"] if weights else None
+    label = (f"The recording, {duration:.1f} s; the model looked most at {peak_at:.1f} s" if peak_at is not None
+             else f"The recording, {duration:.1f} s")
+    ticks = "".join(f"<span>{t:.1f} s</span>" for t in np.linspace(0, duration, 5))
+    return (f'<figure class="fl-audio"><svg viewBox="0 0 {bins} 60" preserveAspectRatio="none" role="img" '
+            f'aria-label="{label}">{bands}<polygon points="{" ".join(outline)}" fill="#555" fill-opacity="0.75"/>'
+            f'</svg><div class="fl-ticks" aria-hidden="true">{ticks}</div><figcaption>Moments in the audio: '
+            f'darker bands = more weight{"" if weights else " (none: concatenation has no token weights)"}'
+            f'</figcaption></figure>')
 
 
-def text_highlights(p: Prediction) -> list[tuple[str, float | None]]:
-    """Words with their weight scaled to [0, 1] (word pieces merged, special tokens dropped)."""
+def maps_html(p: Prediction) -> str:
+    """Token maps over the image (the network's crop and your photo) and over time in the recording."""
+    figures = []
+    crop_map, photo_map = image_maps(p)
+    if photo_map is not None:
+        if crop_map is not None:
+            figures.append(f'<figure><img src="{jpeg_data_url(crop_map)}" alt="Image regions weighted by the '
+                           f'model, on the crop it saw"><figcaption>Image regions (what the network saw)</figcaption>'
+                           f'</figure>')
+        figures.append(f'<figure><img src="{jpeg_data_url(photo_map)}" alt="The same regions on your picture">'
+                       f'<figcaption>Your picture</figcaption></figure>')
+    if "audio" in p.views:
+        figures.append(audio_svg(p))
+    if not figures:
+        return ""
+    return f'<div class="fl-panel fl-maps">{"".join(figures)}</div>'
+
+
+def word_weights(p: Prediction) -> list[tuple[str, float | None]]:
+    """The text's own words (split at whitespace) with their share of the token weight scaled to [0, 1];
+    weights None when the strategy has none. Word pieces and punctuation fold into the word they are in."""
+    text = p.views.get("text", "")
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     weights = p.token_weights.get("text")
-    if not weights:
-        return [(p.views["text"], None)] if "text" in p.views else []
-    words: list[list] = []
-    for token, w in zip(weights["tokens"], weights["weights"]):
-        if token in ("[CLS]", "[SEP]", "[PAD]"):
+    if not weights or "spans" not in weights:
+        return [(text[a:b], None) for a, b in words]
+    totals = np.zeros(len(words))
+    starts = np.array([a for a, _ in words])
+    for (start, end), w in zip(weights["spans"], weights["weights"]):
+        if end > start and len(words):
+            totals[max(int(np.searchsorted(starts, start, side="right")) - 1, 0)] += w
+    top = max(float(totals.max()) if len(totals) else 0.0, 1e-12)
+    return [(text[a:b], float(t / top)) for (a, b), t in zip(words, totals)]
+
+
+def words_html(p: Prediction) -> str:
+    """The words, shaded by weight (explicit text colours, so every shade keeps its contrast)."""
+    if "text" not in p.views:
+        return ""
+    shaded = []
+    for word, w in word_weights(p):
+        if w is None:
+            shaded.append(escape(word))
             continue
-        if token.startswith("##") and words:
-            words[-1][0] += token[2:]
-            words[-1][1] += w
-        else:
-            words.append([token, w])
-    top = max((w for _, w in words), default=1.0) or 1.0
-    out = []
-    for i, (word, w) in enumerate(words):
-        out.append((word, round(w / top, 3)))
-        if i < len(words) - 1:
-            out.append((" ", None))
-    return out
+        # From pale to dark green; white text once the background is dark enough for it.
+        background = np.array([241, 248, 243]) * (1 - w) + np.array([27, 94, 54]) * w
+        color = "#ffffff" if w > 0.45 else "#111111"
+        shaded.append(f'<mark style="background:rgb({",".join(str(int(c)) for c in background)});color:{color}" '
+                      f'title="weight {w:.2f}">{escape(word)}</mark>')
+    has_weights = "text" in p.token_weights
+    caption = ("Words: darker = more weight" if has_weights
+               else "Words (no weights: concatenation mean-pools every token alike)")
+    return (f'<div class="fl-panel"><p class="fl-foot"><strong>{caption}</strong></p>'
+            f'<p class="fl-words">{" ".join(shaded)}</p></div>')
 
 
-def what_if_rows(p: Prediction) -> list[list]:
-    """One row per non-empty subset of the present modalities: what the fusion predicts with only those."""
+def what_if_html(p: Prediction) -> str:
+    """One row per non-empty subset of the given inputs: what the fusion predicts from only those."""
     rows = sorted(p.subsets, key=lambda s: (-len(s["modalities"]), s["modalities"]))
-    return [[" + ".join(s["modalities"]), s["label"], f"{s['prob']:.1%}"] for s in rows]
+    body = "".join(f"<tr><td>{' + '.join(s['modalities'])}</td><td>{escape(s['label'])}</td>"
+                   f"<td class=num>{s['prob']:.1%}</td></tr>" for s in rows)
+    return (f'<div class="fl-panel fl-scroll"><table><caption>What if an input were missing?</caption><thead><tr>'
+            f'<th scope="col">only these inputs</th><th scope="col">prediction</th><th scope="col">confidence</th>'
+            f'</tr></thead><tbody>{body}</tbody></table></div>')
 
 
-def compare_chart(predictions: dict[str, Prediction], modalities=MODALITIES) -> np.ndarray:
-    """Strategies side by side: their modality weights (or contributions for concat) and prediction."""
-    fig = Figure(figsize=(7.2, 2.6), dpi=100)
-    axes = fig.subplots(1, 2)
-    names = list(predictions)
-    x = np.arange(len(names))
-    width = 0.8 / len(modalities)
-    for i, m in enumerate(modalities):
-        w = [predictions[n].modality_weights.get(m, 0.0) if predictions[n].modality_weights else np.nan for n in names]
-        c = [predictions[n].contributions.get(m, 0.0) if predictions[n].contributions else 0.0 for n in names]
-        axes[0].bar(x + i * width, w, width, color=COLORS[m], label=m)
-        axes[1].bar(x + i * width, c, width, color=COLORS[m], label=m)
-    for ax, title in zip(axes, ("attention weight", "Shapley contribution")):
-        ax.set_xticks(x + width, [f"{n}\n→ {predictions[n].label} ({predictions[n].probs[predictions[n].label]:.0%})"
-                                  for n in names], fontsize=8)
-        ax.set_title(title, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylim(0, 1)
-    axes[1].axhline(0, color="k", lw=0.6)
-    axes[0].legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    return figure_to_array(fig)
+def compare_html(predictions: dict[str, Prediction], modalities=MODALITIES) -> str:
+    """Strategies side by side: prediction, each input's weight and contribution, time."""
+    rows = []
+    for name, p in predictions.items():
+        weights = "—" if p.modality_weights is None else "<br>".join(
+            f"{bar(p.modality_weights[m], COLORS[m])}{m} {p.modality_weights[m]:.2f}" for m in p.modalities)
+        contributions = "<br>".join(f"{m} {p.contributions[m]:+.2f}" for m in p.modalities)
+        rows.append(f"<tr><th scope=row>{name}</th><td>{escape(p.label)}</td><td class=num>{p.probs[p.label]:.1%}</td>"
+                    f"<td>{weights}</td><td>{contributions}</td><td class=num>{p.timings_ms['total']:.0f}</td></tr>")
+    return (f'<div class="fl-panel fl-scroll"><table><caption>Every strategy on the same inputs</caption><thead><tr>'
+            f'<th scope="col">strategy</th><th scope="col">prediction</th><th scope="col">confidence</th>'
+            f'<th scope="col">weights</th><th scope="col">contributions</th><th scope="col">ms</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table><p class="fl-foot">Concatenation has no weights (—): it joins '
+            f'the pooled features of every input.</p></div>')
+

@@ -1,9 +1,20 @@
 """Fixtures shared by the test modules."""
 
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 import fusion
 from fusion.model import FusionModel, default_config
+
+ROOT = Path(__file__).resolve().parent.parent
+README_URL = "http://127.0.0.1:7860/"  # where the README says the app is once `python app.py` runs
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +28,52 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model(model_dir):
     return fusion.load_model(model_dir, device="cpu")
+
+
+class RunningApp:
+    """``python app.py`` as the README runs it: a subprocess, the repository as working folder, the
+    environment unchanged. ``log`` collects what the server prints, line by line."""
+
+    def __init__(self):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", 7860)) == 0:
+                pytest.fail("port 7860 is taken: stop whatever runs there, the tests start the app on it")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+        self.log: list[str] = []
+        ready = threading.Event()
+
+        def read():
+            for line in self.process.stdout:
+                self.log.append(line.rstrip("\n"))
+                if "Running on local URL" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(180) or self.process.poll() is not None:
+            self.process.kill()
+            pytest.fail("`python app.py` did not start:\n" + "\n".join(self.log[-30:]))
+        self.url = README_URL
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """The app started exactly as the README says, shared by the API, parity and browser tests."""
+    app = RunningApp()
+    yield app
+    app.stop()

@@ -2,84 +2,32 @@
 as the page passes them. Each gives a prediction from what remains valid or an ``InputError`` whose message
 can be shown to a user as is; the model keeps serving afterwards."""
 
-import io
 import json
-import re
-import struct
 import time
 import tracemalloc
 import warnings
-import zlib
 
 import gradio as gr
 import numpy as np
 import pytest
-import soundfile
-from PIL import Image
+from corpus import (
+    FILES,
+    LABELS,
+    PDF,
+    RATE,
+    TONE,
+    assert_user_facing,
+    bomb_png,
+    digit,
+    encoded,
+    transparent_digit,
+    wav,
+    wav_claiming_hours,
+)
 
 import fusion
 from fusion.inputs import load_audio
 from fusion.serving import FusionService
-
-LABELS = [str(i) for i in range(10)]
-RATE = 16000
-TONE = (0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)).astype(np.float32)  # 1 s
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-TEXT_FILE = b"Dear user,\nthis is a plain text file, not a picture and not a recording.\n"
-# Names of exception classes (ours or a library's) and traceback text: none may reach the user.
-INTERNALS = re.compile(r"Traceback|File \"|\b[A-Z]\w*(Error|Exception|Warning)\b|<class |\[Errno")
-
-
-def digit() -> Image.Image:
-    image = Image.new("RGB", (96, 96), "white")
-    image.paste((20, 20, 20), (42, 14, 54, 82))
-    return image
-
-
-def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def wav(samples, rate: int = RATE, subtype: str = "PCM_16") -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, rate, subtype=subtype, format="WAV")
-    return buffer.getvalue()
-
-
-def wav_claiming_hours() -> bytes:
-    """A valid 16-bit mono WAV header whose RIFF and data sizes claim ~37 hours, then 1 s of samples."""
-    claimed = 0xFFFF_FF00  # the largest a RIFF size field holds: 37 hours at 16 kHz, 16-bit
-    fmt = struct.pack("<HHIIHH", 1, 1, RATE, RATE * 2, 2, 16)
-    header = (b"RIFF" + struct.pack("<I", claimed + 36) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-              + b"data" + struct.pack("<I", claimed))
-    return header + (TONE * 32767).astype("<i2").tobytes()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png(side: int = 20_000) -> bytes:
-    """A valid 1-bit side×side PNG of zeros, written row by row: ~50 kB on disk, never 400 MP in memory."""
-    compressor, row = zlib.compressobj(9), bytes(1 + side // 8)  # filter byte + 1 bit per pixel
-    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", pixels) + png_chunk(b"IEND", b""))
-
-
-def transparent_digit() -> Image.Image:
-    image = digit().convert("RGBA")
-    alpha = np.full((96, 96), 255, np.uint8)
-    alpha[:, :30] = 0  # a fully transparent band, composited on white
-    image.putalpha(Image.fromarray(alpha))
-    return image
-
-
-def assert_user_facing(message: str, phrase: str) -> None:
-    assert phrase.lower() in message.lower(), message
-    assert not INTERNALS.search(message), f"internals in the user's message: {message!r}"
 
 
 def expect(model, inputs: dict, expected: str):
@@ -94,35 +42,6 @@ def expect(model, inputs: dict, expected: str):
         fusion.predict(model, **inputs)
     assert_user_facing(str(caught.value), expected)
     return None
-
-
-FILES = {  # file name -> (content, given as which modality, "ok" or a phrase of the message)
-    "truncated.png": (lambda: encoded(digit())[:80], "image", "damaged or incomplete"),
-    "truncated.jpg": (lambda: encoded(digit(), "JPEG")[:300], "image", "damaged or incomplete"),
-    "paper.pdf (as image)": (lambda: PDF, "image", "not a picture format"),
-    "notes.txt (as image)": (lambda: TEXT_FILE, "image", "not a picture format"),
-    "one_pixel.png": (lambda: encoded(Image.new("RGB", (1, 1), "gray")), "image", "ok"),
-    "cmyk.jpg": (lambda: encoded(digit().convert("CMYK"), "JPEG"), "image", "ok"),
-    "gray16.png": (lambda: encoded(Image.fromarray(np.asarray(digit().convert("L"), np.uint16) * 257)),
-                   "image", "ok"),
-    "palette.png": (lambda: encoded(digit().convert("P", palette=Image.Palette.ADAPTIVE, colors=4)), "image", "ok"),
-    "transparent.png": (lambda: encoded(transparent_digit()), "image", "ok"),
-    # A valid header, then bytes that are no recording: they decode to (noise) samples.
-    "garbage.wav": (lambda: wav(TONE)[:44] + bytes(range(256)) * 8, "audio", "ok"),
-    "truncated.wav": (lambda: wav(TONE)[:30], "audio", "as audio"),
-    "paper.pdf (as audio)": (lambda: PDF, "audio", "as audio"),
-    "notes.txt (as audio)": (lambda: TEXT_FILE, "audio", "as audio"),
-    "empty.wav": (lambda: b"", "audio", "is empty"),
-    "one_sample.wav": (lambda: wav(TONE[4:5]), "audio", "ok"),
-    "u8.wav": (lambda: wav(TONE, subtype="PCM_U8"), "audio", "ok"),
-    "pcm24.wav": (lambda: wav(TONE, subtype="PCM_24"), "audio", "ok"),
-    "float32.wav": (lambda: wav(TONE, subtype="FLOAT"), "audio", "ok"),
-    "stereo.wav": (lambda: wav(np.stack([TONE, -0.5 * TONE], 1)), "audio", "ok"),
-    "six_channels.wav": (lambda: wav(np.tile(TONE[:, None], (1, 6)) * np.linspace(0.2, 1, 6)), "audio", "ok"),
-    "8khz.wav": (lambda: wav(TONE[::2], 8000), "audio", "ok"),
-    "96khz.wav": (lambda: wav(np.repeat(TONE, 6), 96000), "audio", "ok"),
-    "silent.wav": (lambda: wav(np.zeros(RATE, np.float32)), "audio", "silent"),
-}
 
 
 @pytest.mark.parametrize("case", list(FILES))
@@ -223,7 +142,7 @@ def test_service_fuse_with_an_undecodable_image_warns_and_returns_all_outputs(se
     path.write_bytes(PDF)
     with pytest.warns(UserWarning) as caught:  # gr.Warning outside a request is a Python warning
         out = service.fuse("attention", str(path), None, "seven", True, True, True, 0.0, 0.0, 0.0)
-    assert len(out) == 8 and all(o is None for o in out[:7]) and out[7] == ""
+    assert out == (None, "", "", "", "", "")  # every output cleared
     assert_user_facing(str(caught[0].message), "could not read")
 
 
@@ -232,7 +151,7 @@ def test_service_fuse_with_silent_audio_and_text_predicts_with_a_note(service):
         warnings.simplefilter("error")  # a prediction: no warning at all
         out = service.fuse("attention", None, (RATE, np.zeros(RATE, np.int16)), "seven", True, True, True,
                            0.0, 0.0, 0.0)
-    assert len(out) == 8 and set(out[0]) <= set(LABELS) and "silent" in out[7]
+    assert len(out) == 6 and set(out[0]) <= set(LABELS) and "silent" in out[1]
 
 
 def test_service_api_errors_are_gradio_errors_with_clear_messages(service, tmp_path):

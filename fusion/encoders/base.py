@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class Tokens:
     grid:   image only, the (rows, cols) of the feature map, T == rows * cols.
     seconds_per_token: audio only, how many seconds of the clip one token covers.
     token_strings: text only, per input the list of T_i token strings (T_i real tokens).
+    token_spans: text only, per input the (start, end) characters of each token in the text ((0, 0) for
+        special tokens); None when the tokenizer gives no offsets.
     crops: image only, per input the picture the network saw (uint8 size×size×3) and its field
         (top, left, bottom, right) in the input's pixels, to draw the token map on; None when the
         encoder has no crop of its own (generic backbones).
@@ -40,6 +43,7 @@ class Tokens:
     grid: tuple[int, int] | None = None
     seconds_per_token: float | None = None
     token_strings: list[list[str]] | None = None
+    token_spans: list[list[tuple[int, int]]] | None = None
     crops: list[tuple[np.ndarray, tuple[float, float, float, float]]] | None = None
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Tokens:
@@ -118,6 +122,21 @@ def package_file(package: str, *parts: str) -> Path:
             f"Package {package!r} is not installed; `pip install {package.replace('_', '-')}`."
         )
     return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+@contextmanager
+def quiet_loading():
+    """transformers draws a "Loading weights" progress bar on stderr per model: noise before a CLI's one
+    line of output or error. Off while loading, then back as it was."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
 
 
 def cache_dir() -> Path:

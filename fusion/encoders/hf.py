@@ -14,7 +14,7 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
 
 from .audio import load_audio
-from .base import Encoder, Tokens, masked_mean, resolve_device
+from .base import Encoder, Tokens, masked_mean, quiet_loading, resolve_device
 from .image import to_rgb_array
 from .text import MAX_TOKENS
 
@@ -25,7 +25,8 @@ def hub_kwargs(name: str) -> dict:
 
 
 def load_backbone(name: str) -> torch.nn.Module:
-    model = AutoModel.from_pretrained(name, **hub_kwargs(name))
+    with quiet_loading():
+        model = AutoModel.from_pretrained(name, **hub_kwargs(name))
     # Encoder-decoder speech models (Whisper) and dual encoders (CLIP) expose the part we need.
     if getattr(model.config, "is_encoder_decoder", False):
         model = model.get_encoder()
