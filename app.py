@@ -104,12 +104,15 @@ def build_demo(service: FusionService) -> gr.Blocks:
             inputs = [image, audio, text, *uses, *corrupts]
             outputs = [label, info, counted, maps, words, what_if]
             # Uploads reach the handlers unprocessed (their file path): fusion.inputs decodes and checks them.
+            # One small progress timer on the prediction: animating all six panels costs the browser CPU time
+            # the model needs on a small machine.
+            progress = {"show_progress": "minimal", "show_progress_on": [label]}
             gr.on([fuse.click, text.submit], gpu(service.fuse), [strategy, *inputs, webcam_live], outputs,
-                  js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private",
+                  js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private", **progress,
                   ).then(None, js=SCROLL_TO_RESULT_JS)
             gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
                   gpu(functools.partial(service.fuse, quiet_when_empty=True)), [strategy, *inputs, webcam_live],
-                  outputs, js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private")
+                  outputs, js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private", **progress)
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
