@@ -29,7 +29,7 @@ from fusion.views import CSS as VIEWS_CSS
 EXAMPLES_DIR = Path(__file__).parent / "assets" / "examples"
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
-pretrained encoders feed a trained fusion model, and the right side shows the prediction and **how much each
+pretrained encoders feed a trained fusion model, and the results show the prediction and **how much each
 input counted**. Try a conflict (show 3, say “eight”) or drag a *corrupt* slider and watch the weights move."""
 ABOUT = """### What this is
 Fusion Lens reads a picture, a recording and a text with three pretrained networks (EfficientNet-Lite0,
@@ -80,7 +80,7 @@ def build_demo(service: FusionService) -> gr.Blocks:
                         for modality, what in (("image", "noise + blur"), ("audio", "noise"), ("text", "typos")):
                             with gr.Row(elem_classes="compact-row"):
                                 uses.append(gr.Checkbox(True, label=f"use {modality}", min_width=110, scale=1))
-                                corrupts.append(gr.Slider(0, 1, 0, step=0.1, label=f"corrupt {modality}: {what}",
+                                corrupts.append(gr.Slider(0, 1, 0, step=0.1, label=f"{modality}: {what}",
                                                           min_width=160, scale=3, elem_id=f"corrupt-{modality}"))
                 with gr.Column(scale=6, min_width=320):
                     with gr.Tab("Explanation"):
@@ -131,8 +131,12 @@ def build_demo(service: FusionService) -> gr.Blocks:
             gr.Markdown(service.about_markdown())
             plots = service.report_plots()
             if plots:
-                gr.Gallery(plots, label="Evaluation of the default model (test split)", columns=3, height="auto",
-                           object_fit="contain", allow_preview=True)
+                gr.Markdown(f"### Evaluation of the default model ({service.default}, test split)")
+                with gr.Row(elem_id="report-plots"):
+                    for path, caption in plots:  # the wide robustness figure gets the room it needs
+                        gr.Image(path, label=caption, interactive=False, height=340, buttons=["fullscreen"],
+                                 scale=2 if caption == "robustness" else 1, min_width=320 if caption != "robustness"
+                                 else 640)
             with gr.Accordion("Model card (training, results, limits)", open=False):
                 gr.Markdown(service.model_card(), elem_classes="fl-card")
 

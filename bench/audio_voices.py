@@ -34,7 +34,7 @@ from fusion.data.manifest import read_manifest  # noqa: E402
 from fusion.encoders.base import masked_mean  # noqa: E402
 from fusion.evaluate import run  # noqa: E402
 from fusion.features import FeatureCache, collate  # noqa: E402
-from fusion.predict import load_model  # noqa: E402
+from fusion.pipeline import load_model  # noqa: E402
 from fusion.strategies.layers import AttentionPool, ModalityProjection, classifier, pool_frames  # noqa: E402
 from fusion.train import load_split, with_modalities  # noqa: E402
 

@@ -6,8 +6,21 @@
     p.label, p.modality_weights, p.contributions
 """
 
-from .inputs import InputError
-from .model import FusionModel, FusionOutput
-from .predict import LoadedModel, Prediction, load_model, predict
+import importlib
 
-__all__ = ["FusionModel", "FusionOutput", "InputError", "LoadedModel", "Prediction", "load_model", "predict"]
+from .errors import CheckpointError, InputError, UserError
+
+# The model and predict path need torch and transformers: they load on first use, so `import fusion`
+# (and the CLI's --help) does not pay for them.
+_LAZY = {"FusionModel": ".model", "FusionOutput": ".model", "LoadedModel": ".pipeline", "Prediction": ".pipeline",
+         "load_model": ".pipeline", "predict": ".pipeline"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CheckpointError", "FusionModel", "FusionOutput", "InputError", "LoadedModel", "Prediction", "UserError",
+           "load_model", "predict"]

@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from .inputs import InputError
+from .errors import InputError, UserError
 
 
 def cmd_predict(args) -> int:
-    from .predict import load_model, predict
+    from .pipeline import load_model, predict
 
     model = load_model(args.model, args.device)
     p = predict(model, image=args.image, audio=args.audio, text=args.text)
@@ -48,7 +48,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import TrainConfig, train
+    from .config import TrainConfig
+    from .train import train
 
     cfg = TrainConfig(fusion=args.fusion, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                       lr=args.lr, weight_decay=args.weight_decay, consistency_weight=args.consistency_weight,
@@ -88,11 +89,25 @@ def cmd_summarize(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    from .encoders.audio import WHISPER_MODELS
-    from .train import TrainConfig
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
 
-    root = argparse.ArgumentParser(prog="python -m fusion", description=__doc__)
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    from .config import STRATEGY_NAMES, TrainConfig
+    from .encoders.whisper_weights import WHISPER_MODELS
+
+    root = OneLineParser(prog="python -m fusion", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="predict from an image, an audio file and/or a text")
@@ -118,21 +133,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a fusion head on CSV manifests (image,audio,text,label)")
     p.add_argument("--manifest", required=True)
     p.add_argument("--val", required=True)
-    p.add_argument("--fusion", choices=["concat", "attention", "cross", "late"], default=defaults.fusion)
+    p.add_argument("--fusion", choices=STRATEGY_NAMES, default=defaults.fusion)
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--patience", type=int, default=defaults.patience,
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    p.add_argument("--patience", type=positive_int, default=defaults.patience,
                    help="stop after this many epochs without a better validation score")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW's decoupled weight decay")
     p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                    help="validate and save a moving average of the weights (window at most a fifth of the run); 0: off")
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--soup", type=int, default=defaults.soup,
+    p.add_argument("--soup", type=positive_int, default=defaults.soup,
                    help="train N runs from one initialisation (seeds seed..seed+N-1) and average their weights")
-    p.add_argument("--image-size", type=int, default=defaults.image_size)
+    p.add_argument("--image-size", type=positive_int, default=defaults.image_size)
     p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
     p.add_argument("--image-blocks", type=int, default=defaults.image_blocks,
@@ -164,7 +179,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (InputError, ValueError, FileNotFoundError) as error:
+    except UserError as error:  # anything else is a bug: its traceback is kept
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -13,8 +13,6 @@ import string
 import numpy as np
 from scipy import ndimage
 
-from .encoders.audio import to_mono_float
-
 # Random characters for text noise: digits included on purpose, they are the most misleading noise.
 TEXT_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " "
 NOISE_CELLS = 96  # image noise varies on ~1/96 of the short side so it survives the encoder's downscaling
@@ -56,6 +54,8 @@ def corrupt_audio(audio: tuple[int, np.ndarray], severity: float,
     itself is scaled by ``1 - severity ** 3`` so that severity 1 is pure noise. Severity 0 returns
     the clip's samples unchanged (as mono float32).
     """
+    from .encoders.audio import to_mono_float  # torch and transformers: only once audio is corrupted
+
     severity = _check_severity(severity)
     sample_rate, samples = audio
     signal = to_mono_float(sample_rate, samples)

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from .data.manifest import read_manifest  # noqa: E402
 from .features import FeatureCache  # noqa: E402
-from .predict import load_model, predict  # noqa: E402
+from .pipeline import load_model, predict  # noqa: E402
 from .train import SplitFeatures, load_split, make_batch, with_modalities  # noqa: E402
 
 SEVERITIES = [round(0.1 * i, 1) for i in range(11)]

@@ -13,6 +13,8 @@ import numpy as np
 import soundfile
 from PIL import Image, UnidentifiedImageError
 
+from .errors import InputError
+
 MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
 MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
 MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
@@ -20,10 +22,6 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # also the web app's upload limit, so every s
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-
-
-class InputError(ValueError):
-    """An input that cannot be used; the message is meant for the user."""
 
 
 def check_file(path: Path, what: str) -> Path:

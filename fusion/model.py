@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,12 +18,15 @@ from torch import nn
 
 from .encoders import DEFAULT_DIMS, DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
 from .encoders.base import masked_mean
+from .errors import CheckpointError
 from .strategies import STRATEGIES, ModalityTokens
 from .strategies.layers import ModalityProjection, classifier, pool_frames
 
 FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+MAX_WIDTH = 2048  # d_model; encoder widths up to 4x: a config cannot ask for gigabytes of weights
+MAX_LABELS = 10_000
 
 
 @dataclass
@@ -32,30 +35,22 @@ class FusionOutput:
 
     logits: (B, C); probs: (B, C) softmax of logits.
     modality_weights: (B, M) attention weight of each modality (0 when absent), None for ``concat``.
-    head_weights: (B, H, M) per attention head (``attention`` only).
     token_weights: {modality: (B, T_m)} weights over that modality's (pooled) tokens, sum 1 when present.
     unimodal_logits: {modality: (B, C)} what each modality alone predicts (auxiliary heads).
     present: (B, M) bool, which modalities each row had.
     contributions: (B, M) exact Shapley values (see ``FusionModel.shapley``), when asked for.
     subset_probs: {modalities kept: (B, C)} the fused prediction with only those modalities (the
         Shapley coalitions, computed alongside contributions; a row lacking one of them is meaningless).
-    attentions: per layer (B, H, L, L) attention probabilities (``cross`` only).
     """
 
     logits: torch.Tensor
     probs: torch.Tensor
     present: torch.Tensor
     modality_weights: torch.Tensor | None = None
-    head_weights: torch.Tensor | None = None
     token_weights: dict[str, torch.Tensor] = field(default_factory=dict)
     unimodal_logits: dict[str, torch.Tensor] = field(default_factory=dict)
     contributions: torch.Tensor | None = None
     subset_probs: dict[tuple[str, ...], torch.Tensor] = field(default_factory=dict)
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-class CheckpointError(ValueError):
-    """A model folder that cannot be loaded; the message names the offending field or file."""
 
 
 class FusionModel(nn.Module):
@@ -76,8 +71,9 @@ class FusionModel(nn.Module):
         positions = {"image": config.get("image_positions", 0)}
         self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model,
                                                                 positions.get(m, 0)) for m in self.modalities})
-        self.strategy = STRATEGIES[config["strategy"]](self.modalities, d_model, num_classes, config["dropout"],
-                                                       **config["strategy_config"])
+        strategy = STRATEGIES[config["strategy"]]
+        self.strategy = strategy(self.modalities, d_model, num_classes, config["dropout"],
+                                 strategy.Config.from_dict(config["strategy_config"]))
         # attention, cross and late have per-modality classifiers of their own (they feed the agreement term).
         own_heads = getattr(self.strategy, "has_unimodal_classifiers", False)
         self.unimodal_heads = nn.ModuleDict({} if own_heads else {
@@ -121,8 +117,7 @@ class FusionModel(nn.Module):
         result = FusionOutput(
             logits=out.logits, probs=out.logits.softmax(-1),
             present=torch.stack([projected[m].present for m in self.modalities], 1),
-            modality_weights=out.modality_weights, head_weights=out.head_weights,
-            token_weights=out.token_weights or {}, unimodal_logits=unimodal, attentions=out.attentions,
+            modality_weights=out.modality_weights, token_weights=out.token_weights or {}, unimodal_logits=unimodal,
         )
         if contributions:
             result.contributions, result.subset_probs = self.shapley(projected, result.logits.argmax(-1))
@@ -195,6 +190,8 @@ class FusionModel(nn.Module):
             config = json.loads(config_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise CheckpointError(f"{config_path} is not valid JSON: {error}") from None
+        except RecursionError:
+            raise CheckpointError(f"{config_path} is nested too deeply to be a model config.") from None
         if not isinstance(config, dict):
             raise CheckpointError(f"{config_path} must hold a JSON object.")
         weights = resolve_inside(folder, config.get("weights", WEIGHTS_NAME), "weights")
@@ -202,15 +199,26 @@ class FusionModel(nn.Module):
             raise CheckpointError(f"config field 'weights' must name a .safetensors file, got {weights.name!r}.")
         if not weights.is_file():
             raise CheckpointError(f"config field 'weights': {weights} does not exist.")
-        model = cls(config)
+        try:
+            model = cls(config)
+        except CheckpointError:
+            raise
+        except (ValueError, TypeError, AssertionError, RuntimeError) as error:  # a strategy refusing its options
+            message = f"config fields 'strategy_config' / 'd_model' do not build a model: {error}"
+            raise CheckpointError(message) from None
         try:
             state = load_file(weights)
         except Exception as error:  # safetensors raises its own error types for truncated/corrupt files
             raise CheckpointError(f"{weights} is not a readable safetensors file: {error}") from None
         expected = model.state_dict()
         for name, tensor in state.items():
+            if not tensor.is_floating_point():
+                raise CheckpointError(f"{weights.name}: {name} holds {tensor.dtype} values; weights must be floats.")
+            if not torch.isfinite(tensor).all():
+                raise CheckpointError(f"{weights.name}: {name} holds NaN or infinite values.")
             if name in expected and expected[name].shape != tensor.shape:
-                field_name = "labels" if tensor.shape[0] != expected[name].shape[0] else "strategy_config"
+                same_rows = tensor.dim() > 0 and tensor.shape[0] == expected[name].shape[0]
+                field_name = "strategy_config" if same_rows else "labels"
                 raise CheckpointError(
                     f"config field {field_name!r} does not match the weights: {name} has shape "
                     f"{tuple(tensor.shape)} in {weights.name}, the config implies {tuple(expected[name].shape)}.")
@@ -237,45 +245,52 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
     """A complete config with the defaults the shipped models use."""
     encoders = {m: normalize_spec(s) for m, s in (encoders or DEFAULT_SPECS).items() if s is not None}
     dims = encoder_dims or DEFAULT_DIMS
-    strategy_config = {"attention": {"heads": 4}, "cross": {"heads": 4, "layers": 2, "mlp_ratio": 2}}.get(strategy, {})
+    registered = STRATEGIES[strategy]
     config = {
         "format_version": FORMAT_VERSION, "labels": [str(label) for label in labels], "strategy": strategy,
-        "strategy_config": strategy_config, "d_model": 256, "dropout": 0.1, "encoders": encoders,
-        # The cross-encoder attends over every token: 8 frames (0.16 s) per audio token keeps it cheap.
-        "encoder_dims": {m: dims[m] for m in encoders}, "audio_pool": 8 if strategy == "cross" else 4,
+        "strategy_config": asdict(registered.Config()), "d_model": 256, "dropout": 0.1, "encoders": encoders,
+        "encoder_dims": {m: dims[m] for m in encoders}, "audio_pool": registered.audio_pool,
         "class_prior": class_prior or [1.0 / len(labels)] * len(labels),
     }
     config.update(overrides)
     return config
 
 
+def is_int(value, low: int, high: int) -> bool:
+    """A JSON whole number in [low, high] (booleans are not numbers here)."""
+    return type(value) is int and low <= value <= high
+
+
 def validate_config(config: dict) -> dict:
-    """Check a config's fields; every error names the field."""
+    """Check a config's fields, with bounds that keep a model buildable in memory; every error names the field."""
     def need(condition, field_name, message):
         if not condition:
             raise CheckpointError(f"config field {field_name!r}: {message}")
 
     need(config.get("format_version") == FORMAT_VERSION, "format_version",
          f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
+    known = {"format_version", "weights", "labels", "strategy", "strategy_config", "d_model", "dropout", "encoders",
+             "encoder_dims", "audio_pool", "image_positions", "class_prior", "training"}
+    need(set(config) <= known, "/".join(sorted(set(config) - known)) or "?", "unknown field")
     labels = config.get("labels")
-    need(isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)
-         and len(set(labels)) == len(labels), "labels", "must be a list of at least 2 distinct strings")
+    need(isinstance(labels, list) and 2 <= len(labels) <= MAX_LABELS and all(isinstance(x, str) for x in labels)
+         and len(set(labels)) == len(labels), "labels", f"must be a list of 2 to {MAX_LABELS} distinct strings")
     need(config.get("strategy") in STRATEGIES, "strategy",
          f"unknown strategy {config.get('strategy')!r}; choose one of {sorted(STRATEGIES)}")
-    need(isinstance(config.get("strategy_config"), dict), "strategy_config", "must be an object")
-    need(isinstance(config.get("d_model"), int) and config["d_model"] > 0, "d_model", "must be a positive int")
-    need(isinstance(config.get("dropout"), (int, float)) and 0 <= config["dropout"] < 1, "dropout", "in [0, 1)")
-    need(isinstance(config.get("audio_pool"), int) and config["audio_pool"] >= 1, "audio_pool", "int >= 1")
-    need(isinstance(config.get("image_positions", 0), int) and config.get("image_positions", 0) >= 0,
-         "image_positions", "int >= 0")
+    options = STRATEGIES[config["strategy"]].Config.from_dict(config.get("strategy_config"))
+    need(is_int(config.get("d_model"), 8, MAX_WIDTH), "d_model", f"must be a whole number in 8..{MAX_WIDTH}")
+    need(config["d_model"] % getattr(options, "heads", 1) == 0, "d_model", "must be divisible by strategy_config.heads")
+    need(type(config.get("dropout")) in (int, float) and 0 <= config["dropout"] < 1, "dropout", "in [0, 1)")
+    need(is_int(config.get("audio_pool"), 1, 1500), "audio_pool", "a whole number in 1..1500")
+    need(is_int(config.get("image_positions", 0), 0, 4096), "image_positions", "a whole number in 0..4096")
     encoders, dims = config.get("encoders"), config.get("encoder_dims")
     need(isinstance(encoders, dict) and encoders and set(encoders) <= set(MODALITIES), "encoders",
          f"must map some of {MODALITIES} to encoder specs")
     need(isinstance(dims, dict) and set(dims) == set(encoders)
-         and all(isinstance(v, int) and v > 0 for v in dims.values()), "encoder_dims",
-         "must give a positive width for each encoder")
+         and all(is_int(v, 1, 4 * MAX_WIDTH) for v in dims.values()), "encoder_dims",
+         f"must give a width in 1..{4 * MAX_WIDTH} for each encoder")
     prior = config.get("class_prior")
-    need(isinstance(prior, list) and len(prior) == len(labels) and all(isinstance(p, (int, float)) and p > 0
-                                                                        for p in prior),
-         "class_prior", "must give one positive frequency per label")
+    need(isinstance(prior, list) and len(prior) == len(labels)
+         and all(type(p) in (int, float) and math.isfinite(p) and p > 0 for p in prior),
+         "class_prior", "must give one positive, finite frequency per label")
     return config

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
-from .inputs import InputError
-from .predict import (
+from .errors import InputError
+from .pipeline import (
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
     MODELS_DIR,
@@ -32,8 +33,8 @@ from .predict import (
 from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
-STRATEGY_ORDER = ("attention", "cross", "late", "concat")
 APOLOGY = "Sorry, something went wrong on the server with that input. Please try again or try another one."
+CLEARED = (None, "", "", "", "", "")  # every output of ``fuse`` emptied
 WEBCAM_NOT_CAPTURED = ("The webcam is on but no photo was taken: press the camera button under the video to "
                        "capture one.")
 STRATEGY_DIAGRAM = """### The four fusion strategies
@@ -58,7 +59,7 @@ STRATEGY_DIAGRAM = """### The four fusion strategies
 def shipped_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     """{strategy: folder} of the shipped ``digits-<strategy>`` models, the default first."""
     found = {p.name.split("-", 1)[1]: p for p in sorted(models_dir.glob("digits-*")) if (p / "config.json").is_file()}
-    order = (DEFAULT_STRATEGY,) + STRATEGY_ORDER
+    order = (DEFAULT_STRATEGY,) + STRATEGY_NAMES
     return {s: found[s] for s in sorted(found, key=lambda s: order.index(s) if s in order else len(order))}
 
 
@@ -141,15 +142,20 @@ class FusionService:
         """The Fuse button, Enter and the sliders -> (top-3, notes, counted, maps, words, what-if).
 
         ``webcam_live``: the page saw a running webcam without a captured photo. ``quiet_when_empty``: an
-        event that only re-runs a fusion (a slider) leaves the page as it is when there is nothing to fuse.
+        event that only re-runs a fusion (a slider, a "use" box) clears the result without a warning when
+        nothing is left to fuse.
         """
         given = self.present(image, audio, text, (use_image, use_audio, use_text))
         if quiet_when_empty and not given:
-            return (gr.skip(),) * 6
+            return CLEARED
+        files = [m for m in given if m != "text"]
+        hint = (f" To fuse the rest, remove the {' or '.join(files)} (the × on its box) or untick its “use” box."
+                if files else "")
         p, _ = attempt("fuse", strategy, sorted(given), lambda: self.run(
-            strategy, given, (corrupt_image, corrupt_audio, corrupt_text), bool(webcam_live)))
+            strategy, given, (corrupt_image, corrupt_audio, corrupt_text), bool(webcam_live)),
+            warn=lambda message: gr.Warning(message + hint))
         if p is None:
-            return None, "", "", "", "", ""
+            return CLEARED
         timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {p.strategy} fusion."
         notes = "\n".join(f"- {note}" for note in p.notes)
         return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),

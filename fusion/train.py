@@ -26,34 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .config import TrainConfig
 from .data.manifest import read_manifest
 from .encoders import DEFAULT_SPECS, MODALITIES, normalize_spec
+from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
 from .model import FusionModel, default_config
-from .predict import shared_encoder
-
-
-@dataclass
-class TrainConfig:
-    fusion: str = "attention"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    patience: int = 5
-    ema_decay: float = 0.998  # validate and save an exponential moving average of the weights; 0: the raw weights
-    modality_dropout: float = 0.3
-    reliability: float = 0.3
-    aux_weight: float = 0.5
-    consistency_weight: float = 0.0
-    corrupted_copies: bool = True
-    seed: int = 0
-    soup: int = 1  # runs from one initialisation (seeds seed, seed+1, ...) whose weights are averaged
-    image_size: int = 128
-    image_preprocessing: str = "digit"
-    image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
-    audio_encoder: str = "whisper-base"
-    audio_layers: int | None = 4  # Whisper layers whose output are the audio tokens; None: all of them
+from .pipeline import shared_encoder
 
 
 def sort_labels(labels) -> list[str]:
@@ -86,7 +65,7 @@ def load_split(cache: FeatureCache, rows: list[dict], labels: list[str], modalit
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({row["label"] for row in rows} - set(index))
     if unknown:
-        raise ValueError(f"{name} has labels the training manifest lacks: {unknown[:5]}")
+        raise ManifestError(f"{name} has labels the training manifest lacks: {unknown[:5]}")
     clean, corrupted, noise = {}, {}, {}
     rng = np.random.default_rng(1234)
     for m in modalities:
@@ -196,8 +175,6 @@ def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: i
 def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConfig, cache_dir=None,
           device: str = "cpu") -> dict:
     """Train one strategy and save the best (by validation) model folder to ``out``; returns the log."""
-    if cfg.soup < 1:
-        raise ValueError(f"soup is the number of runs to average, at least 1; got {cfg.soup}")
     seed_everything(cfg.seed)
     train_rows, val_rows = read_manifest(manifest), read_manifest(val)
     labels = sort_labels(row["label"] for row in train_rows)
@@ -205,7 +182,10 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     specs = {**DEFAULT_SPECS, "image": {**DEFAULT_SPECS["image"], "size": cfg.image_size,
                                         "preprocessing": cfg.image_preprocessing, "blocks": cfg.image_blocks},
              "audio": {"name": cfg.audio_encoder, "layers": cfg.audio_layers}}
-    encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
+    try:
+        encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
+    except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
+        raise OptionError(str(error)) from None
     cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
     train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
     val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")

@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from .encoders import MODALITIES
-from .predict import Prediction
+from .pipeline import Prediction
 
 COLORS = {"image": "#4C72B0", "audio": "#DD8452", "text": "#55A868"}
 HEAT = (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)  # a lookup table

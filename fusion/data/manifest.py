@@ -22,6 +22,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..errors import ManifestError
+
 COLUMNS = ("image", "audio", "text", "label")
 PATH_COLUMNS = ("image", "audio")
 
@@ -49,27 +51,39 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     """Read and validate a manifest.
 
     Returns one dict per row with keys ``image``, ``audio`` (absolute path strings), ``text`` and
-    ``label`` (strings); an absent modality is ``None``. Raises ``ValueError`` naming the file and line
-    for a wrong header, a row without a label or without any modality, or a missing image/audio file.
+    ``label`` (strings); an absent modality is ``None``. Raises ``ManifestError`` naming the file and line
+    for a file that is not a UTF-8 CSV, a wrong header, a row without a label or without any modality, or
+    a missing image/audio file.
     """
     path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest file{' (it is a folder)' if path.is_dir() else ''}.")
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a UTF-8 text file.") from None
+    except csv.Error as error:  # e.g. a field over the csv module's 131,072-character limit
+        raise ManifestError(f"{path}: not a readable CSV ({error}).") from None
+
+
+def _read_rows(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often save a BOM
         reader = csv.reader(f)
         header = [name.strip() for name in next(reader, [])]
         if sorted(header) != sorted(COLUMNS):
             got = ",".join(header) or "nothing"
-            raise ValueError(f"{path}: the header must name the columns {','.join(COLUMNS)}; got {got}.")
+            raise ManifestError(f"{path}: the header must name the columns {','.join(COLUMNS)}; got {got}.")
         rows = []
         for cells in reader:
             where = f"{path}, line {reader.line_num}"
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line, e.g. at the end of a hand-edited file
             if len(cells) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} cells, found {len(cells)}.")
+                raise ManifestError(f"{where}: expected {len(header)} cells, found {len(cells)}.")
             row: dict = dict(zip(header, cells))
             row["label"] = row["label"].strip()
             if not row["label"]:
-                raise ValueError(f"{where}: the label is empty.")
+                raise ManifestError(f"{where}: the label is empty.")
             for column in PATH_COLUMNS:
                 value = row[column].strip()
                 if not value:
@@ -77,10 +91,10 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
                     continue
                 file = Path(value) if os.path.isabs(value) else path.parent / value
                 if not file.is_file():
-                    raise ValueError(f"{where}: {column} file {file} does not exist.")
+                    raise ManifestError(f"{where}: {column} file {file} does not exist.")
                 row[column] = str(file.resolve())
             row["text"] = row["text"] if row["text"].strip() else None
             if row["image"] is None and row["audio"] is None and row["text"] is None:
-                raise ValueError(f"{where}: no image, audio or text; at least one is needed.")
+                raise ManifestError(f"{where}: no image, audio or text; at least one is needed.")
             rows.append({column: row[column] for column in COLUMNS})
     return rows

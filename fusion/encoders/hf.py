@@ -2,7 +2,7 @@
 
 This is how a practitioner brings a bigger backbone (ViT / CLIP-vision / ConvNeXt for images,
 wav2vec2 / HuBERT / Whisper / AST for audio, BERT-like for text). Models load through the Auto*
-classes; ``HF_HUB_OFFLINE=1`` or a local folder keeps everything off the network.
+classes, from a local folder or the local hub cache; ``FUSION_ALLOW_DOWNLOAD=1`` lets them download.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from .text import MAX_TOKENS
 
 
 def hub_kwargs(name: str) -> dict:
-    """Local folders and HF_HUB_OFFLINE never touch the network."""
-    return {"local_files_only": os.path.isdir(name) or os.environ.get("HF_HUB_OFFLINE", "0") == "1"}
+    """Local folders and the local hub cache only, unless downloads are allowed: a model folder's config
+    naming ``hf:someone/something`` must not make the app fetch code or weights by itself."""
+    allowed = os.environ.get("FUSION_ALLOW_DOWNLOAD", "0") == "1" and os.environ.get("HF_HUB_OFFLINE", "0") != "1"
+    return {"local_files_only": os.path.isdir(name) or not allowed}
 
 
 def load_backbone(name: str) -> torch.nn.Module:

@@ -4,14 +4,23 @@ attends over the present modalities."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
 from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier, masked_softmax
+from .registry import StrategyConfig, register_strategy
 
 
+@dataclass(frozen=True)
+class AttentionConfig(StrategyConfig):
+    heads: int = 4  # query heads over the modalities; must divide d_model
+    bounds = {"heads": (1, 64)}
+
+
+@register_strategy("attention")
 class ModalityAttentionFusion(nn.Module):
     """a_{h,m} = softmax_m(q_h · k_{h,m} / sqrt(d_h) + s_h · log agreement_m) over present modalities;
     z = W_o concat_h Σ_m a_{h,m} v_{h,m}.
@@ -21,14 +30,18 @@ class ModalityAttentionFusion(nn.Module):
     turns those predictions into the evidence of a disagreement, which a dot-product query over
     summaries cannot see on its own, and the learned per-head scale s_h decides how much it counts.
     Unlike TorchMultimodal's AttentionFusion the weights are returned: modality_weights (B, M) is the
-    mean over heads, head_weights (B, H, M) the per-head values; absent modalities get 0.
+    mean over heads of each head's weights; absent modalities get 0.
     """
 
     has_unimodal_classifiers = True
+    Config = AttentionConfig
+    audio_pool = 4
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
-                 heads: int = 4):
+                 config: AttentionConfig | None = None):
         super().__init__()
+        config = config or AttentionConfig()
+        heads = config.heads
         if d_model % heads:
             raise ValueError(f"d_model {d_model} must be divisible by heads {heads}")
         self.modalities, self.heads, self.head_dim = modalities, heads, d_model // heads
@@ -58,6 +71,6 @@ class ModalityAttentionFusion(nn.Module):
         scores = scores + self.agreement_scale[None, :, None] * bias[:, None, :]
         head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
         fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)
-        return StrategyOutput(logits=self.head(self.out(fused)), pooled=pooled,
-                              modality_weights=head_weights.mean(1), head_weights=head_weights,
+        return StrategyOutput(logits=self.head(self.out(fused)),
+                              modality_weights=head_weights.mean(1),
                               token_weights=token_weights, unimodal_logits=unimodal)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
 from .layers import ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier
+from .registry import StrategyConfig, register_strategy
+
+
+@dataclass(frozen=True)
+class CrossConfig(StrategyConfig):
+    heads: int = 4  # attention heads per layer; must divide d_model
+    layers: int = 2
+    mlp_ratio: int = 2  # the MLP's width as a multiple of d_model
+    bounds = {"heads": (1, 64), "layers": (1, 12), "mlp_ratio": (1, 8)}
 
 
 class EncoderLayer(nn.Module):
@@ -43,6 +54,7 @@ def attention_rollout(attentions: tuple[torch.Tensor, ...] | list[torch.Tensor])
     return rollout
 
 
+@register_strategy("cross")
 class CrossEncoderFusion(nn.Module):
     """[CLS] + every modality's tokens (each carries its modality embedding; padding is masked) through
     ``layers`` pre-LN layers; the head reads [CLS]. The MLP is 2× wide rather than the usual 4×: a third
@@ -57,10 +69,14 @@ class CrossEncoderFusion(nn.Module):
     """
 
     has_unimodal_classifiers = True
+    Config = CrossConfig
+    audio_pool = 8  # it attends over every token: 0.16 s per audio token keeps that cheap
 
     def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
-                 heads: int = 4, layers: int = 2, mlp_ratio: int = 2):
+                 config: CrossConfig | None = None):
         super().__init__()
+        config = config or CrossConfig()
+        heads, layers, mlp_ratio = config.heads, config.layers, config.mlp_ratio
         self.modalities = modalities
         self.cls = nn.Parameter(torch.randn(d_model) * 0.02)
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout, mlp_ratio) for _ in range(layers))
@@ -94,6 +110,6 @@ class CrossEncoderFusion(nn.Module):
             token_weights[m] = share / total.clamp(min=1e-12)
             mass.append(total.squeeze(1) * part.present)
         mass = torch.stack(mass, dim=1)
-        return StrategyOutput(logits=self.head(self.norm(x[:, 0])), pooled=pooled,
+        return StrategyOutput(logits=self.head(self.norm(x[:, 0])),
                               modality_weights=mass / mass.sum(1, keepdim=True).clamp(min=1e-12),
-                              token_weights=token_weights, unimodal_logits=unimodal, attentions=tuple(attentions))
+                              token_weights=token_weights, unimodal_logits=unimodal)

@@ -7,8 +7,10 @@ from torch import nn
 
 from ..encoders.base import masked_mean
 from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, masked_softmax
+from .registry import StrategyConfig, register_strategy
 
 
+@register_strategy("late")
 class LateFusion(nn.Module):
     """fused log p = Σ_m a_m log p_m, a = softmax over present modalities of gate(pooled_m) + s·log agreement_m.
 
@@ -20,7 +22,11 @@ class LateFusion(nn.Module):
 
     has_unimodal_classifiers = True
 
-    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1):
+    Config = StrategyConfig  # no options of its own
+    audio_pool = 4
+
+    def __init__(self, modalities: tuple[str, ...], d_model: int, num_classes: int, dropout: float = 0.1,
+                 config: StrategyConfig | None = None):  # the registry passes its (empty) options
         super().__init__()
         self.modalities = modalities
         self.pools = nn.ModuleDict({m: AttentionPool(d_model) for m in modalities})
@@ -42,5 +48,5 @@ class LateFusion(nn.Module):
         weights = masked_softmax(scores, present)  # (B, M)
         log_probs = torch.log_softmax(stacked, -1)
         fused = torch.einsum("bm,bmc->bc", weights, log_probs)
-        return StrategyOutput(logits=fused, pooled=pooled, modality_weights=weights, token_weights=token_weights,
+        return StrategyOutput(logits=fused, modality_weights=weights, token_weights=token_weights,
                               unimodal_logits=logits)

@@ -28,19 +28,15 @@ class StrategyOutput:
     """What a strategy returns; ``FusionModel`` turns it into a ``FusionOutput``.
 
     logits: (B, C). modality_weights: (B, M) over the model's modalities, or None.
-    head_weights: (B, H, M) per attention head, or None. token_weights: {modality: (B, T_m)}.
-    pooled: {modality: (B, d)} per-modality summaries, fed to the auxiliary unimodal heads.
-    unimodal_logits: {modality: (B, C)} when the strategy has its own per-modality classifiers.
-    attentions: per layer (B, H, L, L) attention probabilities (cross-encoder only).
+    token_weights: {modality: (B, T_m)}.
+    unimodal_logits: {modality: (B, C)} when the strategy has its own per-modality classifiers (else the
+        model's auxiliary heads read each modality's mean token).
     """
 
     logits: torch.Tensor
-    pooled: dict[str, torch.Tensor]
     modality_weights: torch.Tensor | None = None
-    head_weights: torch.Tensor | None = None
     token_weights: dict[str, torch.Tensor] | None = None
     unimodal_logits: dict[str, torch.Tensor] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:

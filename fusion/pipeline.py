@@ -1,4 +1,4 @@
-"""The one predict path: the app, the CLI, the evaluation and the tests all go through ``predict``."""
+"""The one predict path, ``fusion.predict``: the app, the CLI, the evaluation and the tests all use it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 
 from .corrupt import CORRUPTIONS
 from .encoders import Encoder, load_encoder, resolve_device
-from .inputs import InputError, is_silent, load_audio, load_image, load_text
+from .errors import CheckpointError, InputError
+from .inputs import is_silent, load_audio, load_image, load_text
 from .model import FusionModel
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -53,11 +54,14 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
     for modality, spec in fusion.config["encoders"].items():
         try:
             encoders[modality] = shared_encoder(modality, spec, device)
-        except (ValueError, OSError, RuntimeError) as error:
-            raise ValueError(f"config field 'encoders.{modality}' ({spec}) cannot be loaded here: {error}") from None
-        if encoders[modality].dim != fusion.config["encoder_dims"][modality]:
-            raise ValueError(f"config field 'encoder_dims.{modality}' is {fusion.config['encoder_dims'][modality]}, "
-                             f"but the encoder gives {encoders[modality].dim}.")
+        except Exception as error:  # loaders of hub backbones raise many types (missing files, pickles)
+            reason = str(error).splitlines()[0] if str(error) else "it is not a loadable encoder"
+            raise CheckpointError(f"config field 'encoders.{modality}' ({spec}) cannot be loaded here: "
+                                  f"{reason}") from None
+        expected = fusion.config["encoder_dims"][modality]
+        if encoders[modality].dim != expected:
+            raise CheckpointError(f"config field 'encoder_dims.{modality}' is {expected}, "
+                                  f"but the encoder gives {encoders[modality].dim}.")
     return LoadedModel(fusion, encoders, device, path)
 
 
@@ -205,7 +209,7 @@ def to_cpu(out):
             return {k: move(v) for k, v in x.items()}
         return x
 
-    return type(out)(**{k: move(v) for k, v in vars(out).items() if k != "attentions"}, attentions=None)
+    return type(out)(**{k: move(v) for k, v in vars(out).items()})
 
 
 def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dict, timings: dict) -> Prediction:

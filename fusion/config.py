@@ -1,0 +1,59 @@
+"""``TrainConfig``: everything a training run is told, in one dataclass passed whole (the CLI's defaults).
+
+Plain data, importable without torch, so ``python -m fusion --help`` can show the defaults at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from .errors import OptionError
+
+STRATEGY_NAMES = ("attention", "cross", "late", "concat")  # what fusion.strategies registers, default first
+
+
+@dataclass
+class TrainConfig:
+    fusion: str = "attention"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    patience: int = 5
+    ema_decay: float = 0.998  # validate and save an exponential moving average of the weights; 0: the raw weights
+    modality_dropout: float = 0.3
+    reliability: float = 0.3
+    aux_weight: float = 0.5
+    consistency_weight: float = 0.0
+    corrupted_copies: bool = True
+    seed: int = 0
+    soup: int = 1  # runs from one initialisation (seeds seed, seed+1, ...) whose weights are averaged
+    image_size: int = 128
+    image_preprocessing: str = "digit"
+    image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
+    audio_encoder: str = "whisper-base"
+    audio_layers: int | None = 4  # Whisper layers whose output are the audio tokens; None: all of them
+
+    def __post_init__(self):
+        """Refuse settings a run cannot use, naming the option (before any feature is computed)."""
+        def need(condition, name, rule):
+            if not condition:
+                raise OptionError(f"{name} must be {rule}; got {getattr(self, name)!r}.")
+
+        need(self.fusion in STRATEGY_NAMES, "fusion", f"one of {', '.join(STRATEGY_NAMES)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) or (f.type == "float" and isinstance(value, int)):
+                need(math.isfinite(value) and value >= 0, f.name, "a finite number ≥ 0")
+        for name in ("epochs", "batch_size", "patience", "soup", "image_size"):
+            need(type(getattr(self, name)) is int and getattr(self, name) >= 1, name, "a whole number ≥ 1")
+        need(self.image_size <= 1024, "image_size", "at most 1024 pixels")
+        need(self.lr > 0, "lr", "> 0")
+        for name in ("ema_decay", "modality_dropout"):
+            need(getattr(self, name) < 1, name, "below 1")
+        need(self.reliability <= 1, "reliability", "a probability, at most 1")
+        need(self.image_preprocessing in ("digit", "center"), "image_preprocessing", "'digit' or 'center'")
+        for name in ("image_blocks", "audio_layers"):
+            need(getattr(self, name) is None or (type(getattr(self, name)) is int and getattr(self, name) >= 1),
+                 name, "None or a whole number ≥ 1")
