@@ -34,6 +34,9 @@ sys.path.insert(0, str(ROOT))
 import fusion  # noqa: E402
 from fusion.views import counted_html, maps_html, what_if_html, words_html  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests"))
+from corpus import capture_and_record, start_webcam, write_y4m  # noqa: E402 (the browser tests' helpers)
+
 EXAMPLES = ROOT / "assets" / "examples"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--use-fake-ui-for-media-stream",
@@ -60,9 +63,6 @@ def free_port() -> int:
 
 def fake_media(folder: Path) -> tuple[Path, Path, Path, Path]:
     """(Y4M camera clip, WAV for the microphone, the same photo as PNG, 2.5 s of the speech as WAV)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from corpus import write_y4m  # the browser test's camera clip
-
     video = write_y4m(EXAMPLES / "image_7.png", folder / "digit.y4m")
     speech, rate = soundfile.read(EXAMPLES / "speech_7.wav", dtype="float32")
     mic = folder / "mic.wav"
@@ -84,15 +84,8 @@ def click_to_drawn(url: str, video: Path, mic: Path, runs: int) -> list[float]:
         page = browser.new_context(viewport={"width": 1400, "height": 900},
                                    permissions=["camera", "microphone"]).new_page()
         page.goto(url, wait_until="networkidle")
-        page.get_by_text("Click to Access Webcam").click()
-        page.wait_for_function("() => { const v = document.querySelector('video');"
-                               " return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30000)
-        page.get_by_label("capture photo").click()
-        page.wait_for_selector("#image-input img", timeout=30000)
-        page.get_by_role("button", name="Record", exact=True).click()
-        time.sleep(2.5)
-        page.get_by_role("button", name="Stop", exact=True).first.click()
-        page.wait_for_function("() => !document.querySelector('#fuse-button').disabled", timeout=30000)
+        start_webcam(page)
+        capture_and_record(page)
         box = page.get_by_placeholder("e.g.")
         for i in range(runs + 1):  # the first run warms up the server and the page
             box.fill(TEXTS[i % 2])

@@ -4,6 +4,7 @@ the checks that a message is fit for a user (no exception names, no traceback), 
 import io
 import re
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -160,3 +161,20 @@ def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, 
     out.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420\n".encode() + b"FRAME\n".join(
         [b""] + [planes] * frames))
     return out
+
+
+def start_webcam(page) -> None:
+    """On the app's page: switch the webcam on and wait for its first frame."""
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("() => { const v = document.querySelector('video');"
+                           " return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30000)
+
+
+def capture_and_record(page, seconds: float = 2.5) -> None:
+    """On the app's page with the webcam on: take the photo, record ``seconds`` and wait for the upload."""
+    page.get_by_label("capture photo").click()
+    page.wait_for_selector("#image-input img", timeout=30000)
+    page.get_by_role("button", name="Record", exact=True).click()
+    time.sleep(seconds)
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+    page.wait_for_function("() => !document.querySelector('#fuse-button').disabled", timeout=30000)

@@ -6,13 +6,12 @@ import os
 import re
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from corpus import write_y4m
+from corpus import capture_and_record, start_webcam, write_y4m
 
 import fusion
 from fusion.serving import FusionService, shipped_models
@@ -182,19 +181,12 @@ def keep_screenshot(page, name: str, tmp_path: Path) -> None:
 def test_camera_microphone_text_in_the_browser(app_server, browser, tmp_path):
     page = open_page(browser, app_server.url, DESKTOP)
     assert in_viewport(page, "#fuse-button")
-    page.get_by_text("Click to Access Webcam").click()
-    page.wait_for_function("() => { const v = document.querySelector('video');"
-                           " return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30000)
+    start_webcam(page)
     page.get_by_placeholder("e.g.").fill("the number seven")
     page.locator("#fuse-button").click()  # the webcam runs, but no photo was taken yet
     assert wait_for_result(page) == "7" and "no photo was taken" in page.locator("#info").inner_text()
 
-    page.get_by_label("capture photo").click()
-    page.wait_for_selector("#image-input img", timeout=30000)
-    page.get_by_role("button", name="Record", exact=True).click()
-    time.sleep(2.5)
-    page.get_by_role("button", name="Stop", exact=True).first.click()
-    page.wait_for_function("() => !document.querySelector('#fuse-button').disabled", timeout=30000)
+    capture_and_record(page)
     before = page.locator("#info").inner_text()
     page.locator("#fuse-button").click()
     assert wait_for_result(page, before) == "7"
