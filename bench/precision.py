@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import fusion  # noqa: E402
 from fusion.data.manifest import read_manifest  # noqa: E402
-from fusion.pipeline import decode_inputs, predict_items  # noqa: E402
+from fusion.inputs import decode_inputs  # noqa: E402
+from fusion.pipeline import predict_items  # noqa: E402
 
 
 def run(model, batch: list[dict], precision: torch.dtype) -> list:

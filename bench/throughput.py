@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import fusion  # noqa: E402
-from fusion.pipeline import decode_inputs, predict_items  # noqa: E402
+from fusion.inputs import decode_inputs  # noqa: E402
+from fusion.pipeline import predict_items  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from latency import SENTENCE, request_files  # noqa: E402

@@ -2,7 +2,7 @@
 
 Training and evaluating a fusion head then takes minutes on a laptop CPU: the encoders run once per
 file, and every later epoch, strategy or evaluation reads their tokens back. Decoding goes through
-``fusion.pipeline.decode_inputs``, so the tokens are exactly what serving computes for the same file.
+``fusion.inputs.decode_inputs``, so the tokens are exactly what serving computes for the same file.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .encoders import Encoder, Tokens
 from .encoders.base import masked_mean
-from .pipeline import decode_inputs
+from .inputs import decode_inputs
 
 BATCH = 16
 

@@ -1,4 +1,5 @@
-"""Decoding raw user inputs (paths, arrays, PIL images) into each encoder's canonical form, with limits.
+"""Decoding raw user inputs (paths, arrays, PIL images) into each encoder's canonical form, with limits:
+one decode path for the app, the API, the CLI, evaluation and the feature cache of training.
 
 Every problem a user can cause is an ``InputError`` whose message can be shown as is.
 """
@@ -19,6 +20,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decodin
 MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
 MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
 MAX_FILE_BYTES = 20 * 1024 * 1024  # also the web app's upload limit, so every surface refuses alike
+SAMPLE_RATE = 16_000  # what load_audio resamples to
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -158,3 +160,41 @@ def load_text(text) -> tuple[str, list[str]]:
 
 def is_silent(waveform: np.ndarray) -> bool:
     return waveform.size == 0 or float(np.abs(waveform).max()) < SILENCE_PEAK
+
+
+def decode_inputs(encoders: dict, image=None, audio=None, text=None, corruption: dict | None = None,
+                  seed: int = 0) -> tuple[dict, list[str]]:
+    """Raw inputs -> {modality: canonical input} for the modalities ``encoders`` has, plus notes.
+
+    ``encoders``: {modality: encoder} of the model (only its keys are read). ``corruption`` {modality:
+    severity in [0, 1]} degrades an input on purpose (the app's sliders, evaluation, training copies).
+    """
+    from .corrupt import CORRUPTIONS
+
+    notes, items = [], {}
+    if image is not None and "image" in encoders:
+        items["image"] = load_image(image)
+    if audio is not None and "audio" in encoders:
+        waveform, audio_notes = load_audio(audio)
+        notes += audio_notes
+        if is_silent(waveform):
+            notes.append("The audio is silent, so it was left out.")
+        else:
+            items["audio"] = (SAMPLE_RATE, waveform)
+    if text is not None and "text" in encoders:
+        cleaned, text_notes = load_text(text)
+        notes += text_notes
+        if cleaned:
+            items["text"] = cleaned
+    for modality, given in (("image", image), ("audio", audio), ("text", text)):
+        if given is not None and modality not in encoders:
+            notes.append(f"This model has no {modality} encoder; the {modality} was ignored.")
+    rng = np.random.default_rng(seed)
+    for modality, severity in (corruption or {}).items():
+        if modality in items and severity > 0:
+            items[modality] = CORRUPTIONS[modality](items[modality], float(severity), rng)
+    if not items:
+        wanted = ", ".join(encoders)
+        raise InputError(f"Nothing to predict from: give at least one of {wanted}." +
+                         (f" ({' '.join(notes)})" if notes else ""))
+    return items, notes

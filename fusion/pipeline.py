@@ -1,8 +1,11 @@
-"""The one predict path, ``fusion.predict``: the app, the CLI, the evaluation and the tests all use it."""
+"""The one predict path, ``fusion.predict``: the app, the CLI, the evaluation and the tests all use it.
+
+load a model folder and its (shared) encoders -> decode the inputs (``fusion.inputs``) -> batch ->
+encode -> fuse -> explain, as a ``Prediction``.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,18 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .corrupt import CORRUPTIONS
-from .encoders import Encoder, load_encoder, resolve_device
-from .errors import CheckpointError, InputError
-from .inputs import is_silent, load_audio, load_image, load_text
+from .encoders import Encoder, resolve_device, shared_encoder
+from .errors import CheckpointError
+from .inputs import decode_inputs
 from .model import FusionModel
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 # The shipped strategy that did best on the robustness and conflict tests (assets/models/README.md).
 DEFAULT_STRATEGY = "attention"
 DEFAULT_MODEL = MODELS_DIR / f"digits-{DEFAULT_STRATEGY}"
-SAMPLE_RATE = 16000
-_ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}
 
 
 @dataclass
@@ -65,15 +65,6 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
     return LoadedModel(fusion, encoders, device, path)
 
 
-def shared_encoder(modality: str, spec, device=None) -> Encoder:
-    """One encoder instance per (modality, spec, device) in this process."""
-    device = resolve_device(device)
-    key = (modality, json.dumps(spec, sort_keys=True), str(device))
-    if key not in _ENCODER_CACHE:
-        _ENCODER_CACHE[key] = load_encoder(modality, spec, device)
-    return _ENCODER_CACHE[key]
-
-
 @dataclass
 class Prediction:
     """One prediction and its explanations, as plain Python.
@@ -102,41 +93,6 @@ class Prediction:
         return {k: getattr(self, k) for k in ("label", "probs", "strategy", "modalities", "modality_weights",
                                               "contributions", "unimodal", "token_weights", "subsets",
                                               "timings_ms", "notes")}
-
-
-def decode_inputs(encoders: dict[str, Encoder], image=None, audio=None, text=None, corruption: dict | None = None,
-                  seed: int = 0) -> tuple[dict, list[str]]:
-    """Raw inputs -> {modality: canonical input} for the modalities ``encoders`` has, plus notes.
-
-    ``corruption`` {modality: severity in [0, 1]} degrades an input on purpose (the app's sliders).
-    """
-    notes, items = [], {}
-    if image is not None and "image" in encoders:
-        items["image"] = load_image(image)
-    if audio is not None and "audio" in encoders:
-        waveform, audio_notes = load_audio(audio)
-        notes += audio_notes
-        if is_silent(waveform):
-            notes.append("The audio is silent, so it was left out.")
-        else:
-            items["audio"] = (SAMPLE_RATE, waveform)
-    if text is not None and "text" in encoders:
-        cleaned, text_notes = load_text(text)
-        notes += text_notes
-        if cleaned:
-            items["text"] = cleaned
-    for modality, given in (("image", image), ("audio", audio), ("text", text)):
-        if given is not None and modality not in encoders:
-            notes.append(f"This model has no {modality} encoder; the {modality} was ignored.")
-    rng = np.random.default_rng(seed)
-    for modality, severity in (corruption or {}).items():
-        if modality in items and severity > 0:
-            items[modality] = CORRUPTIONS[modality](items[modality], float(severity), rng)
-    if not items:
-        wanted = ", ".join(encoders)
-        raise InputError(f"Nothing to predict from: give at least one of {wanted}." +
-                         (f" ({' '.join(notes)})" if notes else ""))
-    return items, notes
 
 
 def predict(model: LoadedModel, image=None, audio=None, text=None, explain: bool = True,

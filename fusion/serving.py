@@ -19,13 +19,13 @@ import gradio as gr
 from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
+from .inputs import decode_inputs
 from .pipeline import (
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
     MODELS_DIR,
     LoadedModel,
     Prediction,
-    decode_inputs,
     load_model,
     predict,
     predict_items,

@@ -28,11 +28,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .config import TrainConfig
 from .data.manifest import read_manifest
-from .encoders import DEFAULT_SPECS, MODALITIES, normalize_spec
+from .encoders import DEFAULT_SPECS, MODALITIES, normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
 from .model import FusionModel, default_config
-from .pipeline import shared_encoder
 
 
 def sort_labels(labels) -> list[str]:

@@ -84,9 +84,9 @@ def test_augmented_batches_keep_labels_consistent(tiny_data, tmp_path):
     """Reliability training replaces one modality but never leaves a row empty or relabels it."""
     import random
 
+    from fusion.encoders import shared_encoder
     from fusion.features import FeatureCache
     from fusion.model import FusionModel, default_config
-    from fusion.pipeline import shared_encoder
     from fusion.train import load_split, sort_labels
 
     train_csv, _ = tiny_data

@@ -11,12 +11,15 @@ An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"
 from __future__ import annotations
 
 import importlib
+import json
 from typing import TYPE_CHECKING
 
 from .whisper_weights import WHISPER_MODELS
 
 if TYPE_CHECKING:
     from .base import Encoder
+
+_ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}
 
 MODALITIES = ("image", "audio", "text")
 DEFAULT_SPECS = {
@@ -31,7 +34,7 @@ DEFAULT_DIMS = {"image": 192, "audio": 512, "text": 384}
 # Names that need torch load on first use, so that importing the package (the CLI's --help) stays fast.
 _LAZY = {"Encoder": ".base", "Tokens": ".base", "WeightChecksumError": ".base", "resolve_device": ".base"}
 __all__ = ["DEFAULT_DIMS", "DEFAULT_SPECS", "MODALITIES", "Encoder", "Tokens", "WeightChecksumError", "load_encoder",
-           "load_encoders", "normalize_spec", "resolve_device"]
+           "load_encoders", "normalize_spec", "resolve_device", "shared_encoder"]
 
 
 def __getattr__(name: str):
@@ -86,3 +89,14 @@ def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:
     if unknown:
         raise ValueError(f"Unknown modalities {sorted(unknown)}; expected some of {MODALITIES}.")
     return {m: load_encoder(m, specs[m], device) for m in MODALITIES if specs.get(m) is not None}
+
+
+def shared_encoder(modality: str, spec, device=None) -> Encoder:
+    """One encoder instance per (modality, spec, device) in this process."""
+    from .base import resolve_device
+
+    device = resolve_device(device)
+    key = (modality, json.dumps(spec, sort_keys=True), str(device))
+    if key not in _ENCODER_CACHE:
+        _ENCODER_CACHE[key] = load_encoder(modality, spec, device)
+    return _ENCODER_CACHE[key]
