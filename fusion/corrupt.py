@@ -89,5 +89,3 @@ def corrupt_text(text: str, severity: float, rng: np.random.Generator) -> str:
             out.append(TEXT_ALPHABET[rng.integers(len(TEXT_ALPHABET))])
     return "".join(out)
 
-
-CORRUPTIONS = {"image": corrupt_image, "audio": corrupt_audio, "text": corrupt_text}

@@ -141,7 +141,7 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
     for i in complete[:latency_rows]:
         row = rows_data[i]
         start = time.perf_counter()
-        predict(loaded, image=row["image"], audio=row["audio"], text=row["text"])
+        predict(loaded, **{m: row[m] for m in loaded.fusion.modalities})
         latencies.append((time.perf_counter() - start) * 1000)
     metrics["latency_ms"] = {"p50": float(np.median(latencies)) if latencies else None,
                              "device": str(loaded.device), "requests": len(latencies)}

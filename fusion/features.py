@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load, save_file
 from tqdm import tqdm
 
+from . import modalities as registry
 from .encoders import Encoder, Tokens
 from .encoders.base import masked_mean
 from .inputs import decode_inputs
@@ -33,7 +34,7 @@ def encoder_key(encoder: Encoder) -> str:
 def item_key(modality: str, value: str, severity: float, seed: int) -> str:
     """A cache entry is named by what went in: the file (path, size, mtime) or text, and the corruption."""
     seed = seed if severity > 0 else 0  # uncorrupted inputs do not depend on the seed
-    if modality != "text":
+    if registry.modality(modality).files:
         stat = Path(value).stat()
         value = f"{Path(value).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     return hashlib.sha1(f"{modality}|{value}|{severity:.3f}|{seed}".encode()).hexdigest()

@@ -162,37 +162,50 @@ def is_silent(waveform: np.ndarray) -> bool:
     return waveform.size == 0 or float(np.abs(waveform).max()) < SILENCE_PEAK
 
 
-def decode_inputs(encoders: dict, image=None, audio=None, text=None, corruption: dict | None = None,
-                  seed: int = 0) -> tuple[dict, list[str]]:
-    """Raw inputs -> {modality: canonical input} for the modalities ``encoders`` has, plus notes.
+def decode_image(image) -> tuple[np.ndarray, list[str]]:
+    """The image modality's decoder: a path, PIL image or array -> (RGB uint8 H×W×3, notes)."""
+    return load_image(image), []
+
+
+def decode_audio(audio) -> tuple[tuple[int, np.ndarray] | None, list[str]]:
+    """The audio modality's decoder: a path or (rate, array) -> ((16000, waveform) or None if silent, notes)."""
+    waveform, notes = load_audio(audio)
+    if is_silent(waveform):
+        return None, notes + ["The audio is silent, so it was left out."]
+    return (SAMPLE_RATE, waveform), notes
+
+
+def decode_text(text) -> tuple[str | None, list[str]]:
+    """The text modality's decoder: any text -> (cleaned text or None if only whitespace, notes)."""
+    cleaned, notes = load_text(text)
+    return cleaned or None, notes
+
+
+def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0,
+                  **inputs) -> tuple[dict, list[str]]:
+    """Raw inputs {modality: value} -> {modality: canonical input} for the modalities ``encoders`` has,
+    plus notes. Each registered modality (``fusion.modalities``) decodes its own.
 
     ``encoders``: {modality: encoder} of the model (only its keys are read). ``corruption`` {modality:
     severity in [0, 1]} degrades an input on purpose (the app's sliders, evaluation, training copies).
     """
-    from .corrupt import CORRUPTIONS
+    from .modalities import modality
 
     notes, items = [], {}
-    if image is not None and "image" in encoders:
-        items["image"] = load_image(image)
-    if audio is not None and "audio" in encoders:
-        waveform, audio_notes = load_audio(audio)
-        notes += audio_notes
-        if is_silent(waveform):
-            notes.append("The audio is silent, so it was left out.")
-        else:
-            items["audio"] = (SAMPLE_RATE, waveform)
-    if text is not None and "text" in encoders:
-        cleaned, text_notes = load_text(text)
-        notes += text_notes
-        if cleaned:
-            items["text"] = cleaned
-    for modality, given in (("image", image), ("audio", audio), ("text", text)):
-        if given is not None and modality not in encoders:
-            notes.append(f"This model has no {modality} encoder; the {modality} was ignored.")
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        if name not in encoders:
+            notes.append(f"This model has no {name} encoder; the {name} was ignored.")
+            continue
+        item, item_notes = modality(name).decode(value)
+        notes += item_notes
+        if item is not None:
+            items[name] = item
     rng = np.random.default_rng(seed)
-    for modality, severity in (corruption or {}).items():
-        if modality in items and severity > 0:
-            items[modality] = CORRUPTIONS[modality](items[modality], float(severity), rng)
+    for name, severity in (corruption or {}).items():
+        if name in items and severity > 0:
+            items[name] = modality(name).corrupt(items[name], float(severity), rng)
     if not items:
         wanted = ", ".join(encoders)
         raise InputError(f"Nothing to predict from: give at least one of {wanted}." +

@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .encoders import DEFAULT_DIMS, DEFAULT_SPECS, MODALITIES, Tokens, normalize_spec
+from . import modalities as registry
+from .encoders import DEFAULT_SPECS, Tokens, normalize_spec
 from .encoders.base import masked_mean
 from .errors import CheckpointError
 from .strategies import STRATEGIES, ModalityTokens
@@ -66,11 +67,12 @@ class FusionModel(nn.Module):
         super().__init__()
         self.config = config = validate_config(config)
         self.labels: list[str] = config["labels"]
-        self.modalities: tuple[str, ...] = tuple(m for m in MODALITIES if m in config["encoder_dims"])
+        self.modalities: tuple[str, ...] = tuple(m for m in registry.names() if m in config["encoder_dims"])
         d_model, num_classes = config["d_model"], len(self.labels)
-        positions = {"image": config.get("image_positions", 0)}
-        self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model,
-                                                                positions.get(m, 0)) for m in self.modalities})
+        positions = {m: config.get("image_positions", 0) if registry.modality(m).positional else 0
+                     for m in self.modalities}
+        self.projections = nn.ModuleDict({m: ModalityProjection(config["encoder_dims"][m], d_model, positions[m])
+                                          for m in self.modalities})
         strategy = STRATEGIES[config["strategy"]]
         self.strategy = strategy(self.modalities, d_model, num_classes, config["dropout"],
                                  strategy.Config.from_dict(config["strategy_config"]))
@@ -102,7 +104,7 @@ class FusionModel(nn.Module):
                 mask = torch.zeros(batch, 1, dtype=torch.bool, device=device)
             else:
                 values, mask = t.values.float(), t.mask
-                if m == "audio":
+                if registry.modality(m).pool_frames:
                     values, mask = pool_frames(values, mask, self.config["audio_pool"])
             projected[m] = self.projections[m](values, mask)
         if not torch.stack([p.present for p in projected.values()], 1).any(1).all():
@@ -244,7 +246,7 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
                    encoder_dims: dict | None = None, class_prior: list[float] | None = None, **overrides) -> dict:
     """A complete config with the defaults the shipped models use."""
     encoders = {m: normalize_spec(s) for m, s in (encoders or DEFAULT_SPECS).items() if s is not None}
-    dims = encoder_dims or DEFAULT_DIMS
+    dims = encoder_dims or {m: registry.modality(m).dim for m in encoders}
     registered = STRATEGIES[strategy]
     config = {
         "format_version": FORMAT_VERSION, "labels": [str(label) for label in labels], "strategy": strategy,
@@ -284,8 +286,8 @@ def validate_config(config: dict) -> dict:
     need(is_int(config.get("audio_pool"), 1, 1500), "audio_pool", "a whole number in 1..1500")
     need(is_int(config.get("image_positions", 0), 0, 4096), "image_positions", "a whole number in 0..4096")
     encoders, dims = config.get("encoders"), config.get("encoder_dims")
-    need(isinstance(encoders, dict) and encoders and set(encoders) <= set(MODALITIES), "encoders",
-         f"must map some of {MODALITIES} to encoder specs")
+    need(isinstance(encoders, dict) and encoders and set(encoders) <= set(registry.names()), "encoders",
+         f"must map some of the registered modalities {registry.names()} to encoder specs")
     need(isinstance(dims, dict) and set(dims) == set(encoders)
          and all(is_int(v, 1, 4 * MAX_WIDTH) for v in dims.values()), "encoder_dims",
          f"must give a width in 1..{4 * MAX_WIDTH} for each encoder")

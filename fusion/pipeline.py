@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import modalities as registry
 from .encoders import Encoder, resolve_device, shared_encoder
 from .errors import CheckpointError
 from .inputs import decode_inputs
@@ -96,13 +97,14 @@ class Prediction:
 
 
 def predict(model: LoadedModel, image=None, audio=None, text=None, explain: bool = True,
-            corruption: dict | None = None) -> Prediction:
-    """Predict from any subset of image (path, PIL or RGB array), audio (path or (rate, array)) and text.
+            corruption: dict | None = None, **others) -> Prediction:
+    """Predict from any subset of image (path, PIL or RGB array), audio (path or (rate, array)) and text,
+    and of any other registered modality the model has (``others``: {modality name: raw value}).
 
     Raises ``InputError`` (a message for the user) when nothing usable is given.
     """
     start = time.perf_counter()
-    items, notes = decode_inputs(model.encoders, image, audio, text, corruption)
+    items, notes = decode_inputs(model.encoders, corruption, image=image, audio=audio, text=text, **others)
     decoded = time.perf_counter()
     prediction = predict_items(model, [items], explain)[0]
     prediction.notes = notes + prediction.notes
@@ -188,22 +190,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     for m in present:
         if m not in out.token_weights:
             continue
-        weights = out.token_weights[m][row]
-        t = tokens[m]
-        if m == "image":
-            rows_, cols = t.grid
-            token_weights[m] = {"grid": [rows_, cols],
-                                "weights": weights[:rows_ * cols].view(rows_, cols).round(decimals=6).tolist()}
-        elif m == "audio":
-            pool = fusion.config["audio_pool"]
-            n = int(np.ceil(int(t.mask[row].sum()) / pool))
-            token_weights[m] = {"seconds_per_token": t.seconds_per_token * pool,
-                                "weights": weights[:n].round(decimals=6).tolist()}
-        else:
-            strings = t.token_strings[row]
-            token_weights[m] = {"tokens": strings, "weights": weights[:len(strings)].round(decimals=6).tolist()}
-            if t.token_spans:
-                token_weights[m]["spans"] = [list(span) for span in t.token_spans[row]]
+        token_weights[m] = registry.modality(m).explain(tokens[m], row, out.token_weights[m][row], fusion.config)
     if "text" in items and tokens["text"].token_spans:
         read_up_to = max((end for _, end in tokens["text"].token_spans[row]), default=0)
         if read_up_to < len(items["text"].rstrip()):

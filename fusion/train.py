@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from . import modalities as registry
 from .config import TrainConfig
 from .data.manifest import read_manifest
-from .encoders import DEFAULT_SPECS, MODALITIES, normalize_spec, shared_encoder
+from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
 from .model import FusionModel, default_config
@@ -177,10 +178,12 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     seed_everything(cfg.seed)
     train_rows, val_rows = read_manifest(manifest), read_manifest(val)
     labels = sort_labels(row["label"] for row in train_rows)
-    modalities = [m for m in MODALITIES if any(row[m] for row in train_rows)]
-    specs = {**DEFAULT_SPECS, "image": {**DEFAULT_SPECS["image"], "size": cfg.image_size,
-                                        "preprocessing": cfg.image_preprocessing, "blocks": cfg.image_blocks},
-             "audio": {"name": cfg.audio_encoder, "layers": cfg.audio_layers}}
+    modalities = [m for m in registry.names() if any(row[m] for row in train_rows)]
+    # The registry's default encoder per modality; the CLI's image and audio options adjust those two.
+    specs = {m: dict(registry.modality(m).encoder) for m in modalities}
+    specs["image"] = {**DEFAULT_SPECS["image"], "size": cfg.image_size, "preprocessing": cfg.image_preprocessing,
+                      "blocks": cfg.image_blocks}
+    specs["audio"] = {"name": cfg.audio_encoder, "layers": cfg.audio_layers}
     try:
         encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
     except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
@@ -191,7 +194,8 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
 
     counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
     # A fixed image grid (every image gives the same number of tokens) gets one projection per cell.
-    grids = {item["values"].shape[0] for item in train_split.clean.get("image", []) if item is not None}
+    grids = {item["values"].shape[0] for m in modalities if registry.modality(m).positional
+             for item in train_split.clean[m] if item is not None}
     config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
                             encoder_dims={m: encoders[m].dim for m in modalities},
                             class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()],

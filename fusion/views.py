@@ -16,10 +16,10 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from . import modalities as registry
 from .encoders import MODALITIES
 from .pipeline import Prediction
 
-COLORS = {"image": "#4C72B0", "audio": "#DD8452", "text": "#55A868"}
 HEAT = (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)  # a lookup table
 WEIGHT_NAMES = {"attention": "attention over modalities", "cross": "attention rollout to [CLS]",
                 "late": "the gate's share"}
@@ -60,18 +60,23 @@ CSS = """
 """
 
 
-def bar(fraction: float, color: str) -> str:
+def color(name: str) -> str:
+    """A modality's colour on the page (``Modality.color``)."""
+    return registry.modality(name).color
+
+
+def bar(fraction: float, fill: str) -> str:
     """A 0..1 bar (drawn, so it needs no text contrast; the number beside it is the text)."""
     return (f'<span class="fl-bar" aria-hidden="true"><span style="left:0;width:{100 * min(max(fraction, 0), 1):.1f}%;'
-            f'background:{color}"></span></span>')
+            f'background:{fill}"></span></span>')
 
 
-def diverging_bar(value: float, span: float, color: str) -> str:
+def diverging_bar(value: float, span: float, fill: str) -> str:
     """A bar from the centre, right for positive values, left for negative ones, scaled to ``span``."""
     half = 50 * min(abs(value) / span, 1.0)
     left = 50 if value >= 0 else 50 - half
     return (f'<span class="fl-bar fl-diverging" aria-hidden="true"><span style="left:{left:.1f}%;width:{half:.1f}%;'
-            f'background:{color}"></span></span>')
+            f'background:{fill}"></span></span>')
 
 
 def counted_html(p: Prediction, modalities=MODALITIES) -> str:
@@ -80,16 +85,16 @@ def counted_html(p: Prediction, modalities=MODALITIES) -> str:
     span = max([abs(c) for c in (p.contributions or {}).values()] + [0.5])
     rows = []
     for m in modalities:
-        name = f'<th scope="row"><span class="fl-swatch" style="background:{COLORS[m]}"></span>{m}</th>'
+        name = f'<th scope="row"><span class="fl-swatch" style="background:{color(m)}"></span>{m}</th>'
         if m not in p.modalities:
             rows.append(f"<tr>{name}<td colspan=3>not given</td></tr>")
             continue
         weight = p.modality_weights[m] if has_weights else None
-        weight_cell = f"{bar(weight, COLORS[m])}{weight:.2f}" if has_weights else "—"
+        weight_cell = f"{bar(weight, color(m))}{weight:.2f}" if has_weights else "—"
         contribution = p.contributions[m]
         alone = p.unimodal[m]
         rows.append(f"<tr>{name}<td class=num>{weight_cell}</td>"
-                    f"<td class=num>{diverging_bar(contribution, span, COLORS[m])}{contribution:+.2f}</td>"
+                    f"<td class=num>{diverging_bar(contribution, span, color(m))}{contribution:+.2f}</td>"
                     f"<td>{escape(alone['label'])} ({alone['prob']:.0%})</td></tr>")
     if has_weights:
         foot = f"Weight: {WEIGHT_NAMES.get(p.strategy, 'the modality weight')} (sums to 1). "
@@ -174,7 +179,7 @@ def audio_svg(p: Prediction, sample_rate: int = 16000, bins: int = 240) -> str:
         w = w / max(float(w.max()), 1e-12)
         step = weights["seconds_per_token"] / duration * bins
         bands = "".join(f'<rect x="{i * step:.2f}" y="0" width="{step + 0.05:.2f}" height="60" '
-                        f'fill="{COLORS["audio"]}" fill-opacity="{0.85 * v:.2f}"/>'
+                        f'fill="{color("audio")}" fill-opacity="{0.85 * v:.2f}"/>'
                         for i, v in enumerate(w) if v > 0.02)
     peak_at = (int(np.argmax(weights["weights"])) + 0.5) * weights["seconds_per_token"] if weights else None
     label = (f"The recording, {duration:.1f} s; the model looked most at {peak_at:.1f} s" if peak_at is not None
@@ -258,7 +263,7 @@ def compare_html(predictions: dict[str, Prediction], modalities=MODALITIES) -> s
     rows = []
     for name, p in predictions.items():
         weights = "—" if p.modality_weights is None else "<br>".join(
-            f"{bar(p.modality_weights[m], COLORS[m])}{m} {p.modality_weights[m]:.2f}" for m in p.modalities)
+            f"{bar(p.modality_weights[m], color(m))}{m} {p.modality_weights[m]:.2f}" for m in p.modalities)
         contributions = "<br>".join(f"{m} {p.contributions[m]:+.2f}" for m in p.modalities)
         rows.append(f"<tr><th scope=row>{name}</th><td>{escape(p.label)}</td><td class=num>{p.probs[p.label]:.1%}</td>"
                     f"<td>{weights}</td><td>{contributions}</td><td class=num>{p.timings_ms['total']:.0f}</td></tr>")

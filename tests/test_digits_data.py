@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from fusion.corrupt import CORRUPTIONS, corrupt_audio, corrupt_image, corrupt_text
+from fusion.corrupt import corrupt_audio, corrupt_image, corrupt_text
 from fusion.data import read_manifest, write_manifest
 from fusion.data.digits import (
     FILLERS,
@@ -25,6 +25,7 @@ from fusion.data.digits import (
     render_digit,
 )
 from fusion.encoders.digit_crop import crop_digit
+from fusion.modalities import modality
 
 SMALL_ROWS = {"train": 300, "val": 50, "test": 100}
 needs_tts = pytest.mark.skipif(
@@ -137,10 +138,11 @@ def test_manifest_round_trip_and_errors(tmp_path):
 
     bad = tmp_path / "bad.csv"
     for content, message in [
-        ("image,audio,label\n", "header"),
+        ("image,audio,smell,label\n", "header"),
+        ("image,text\n", "header"),
         ("image,audio,text,label\nmissing.png,,,3\n", "line 2: image file"),
         ("image,audio,text,label\n,,hello,\n", "line 2: the label is empty"),
-        ("image,audio,text,label\n,,,4\n", "line 2: no image, audio or text"),
+        ("image,audio,text,label\n,,,4\n", "line 2: no image, audio, text"),
     ]:
         bad.write_text(content)
         with pytest.raises(ValueError, match=re.escape(message)) as error:
@@ -175,7 +177,7 @@ def test_corruptions_identity_at_zero_and_signal_free_at_one():
     assert corrupt_text(text, 0.0, rng(0)) == text
     assert corrupt_text(text, 1.0, rng(2)) == corrupt_text("the number 7", 1.0, rng(2))
     assert corrupt_text(text, 0.4, rng(2)) == corrupt_text(text, 0.4, rng(2)) != text
-    assert set(CORRUPTIONS) == {"image", "audio", "text"}
+    assert [modality(m).corrupt for m in ("image", "audio", "text")] == [corrupt_image, corrupt_audio, corrupt_text]
     with pytest.raises(ValueError, match="severity"):
         corrupt_text(text, 1.5, rng(0))
 

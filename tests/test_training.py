@@ -10,6 +10,7 @@ import torch
 
 import fusion
 from fusion.data.manifest import read_manifest
+from fusion.pipeline import MODELS_DIR
 from fusion.train import TrainConfig, loss_fn, make_batch, train
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "digits_sample" / "test.csv"
@@ -169,3 +170,15 @@ def test_shipped_default_model_on_the_committed_sample():
     # Floors, not targets: on the full 1,000-row test split image alone is ~92 % and audio alone ~95 %
     # (see assets/models/README.md); 50 rows swing by a few points.
     assert np.mean(image_only) >= 0.8 and np.mean(audio_only) >= 0.85
+
+
+def test_the_four_shipped_models_predict_as_they_did():
+    """Labels and confidences recorded before the registries and the typed checkpoint checks landed."""
+    recorded = json.loads((SAMPLE.parent.parent / "shipped_predictions.json").read_text())["predictions"]
+    rows = read_manifest(SAMPLE)[:25]
+    for strategy, expected in recorded.items():
+        model = fusion.load_model(MODELS_DIR / f"digits-{strategy}", device="cpu")
+        got = [fusion.predict(model, **{m: r[m] for m in given}) for r in rows
+               for given in (("image", "audio", "text"), ("image",), ("audio",), ("text",))]
+        assert [p.label for p in got] == [label for label, _ in expected], strategy
+        assert np.allclose([p.probs[p.label] for p in got], [prob for _, prob in expected], atol=2e-3), strategy

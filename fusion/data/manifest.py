@@ -1,7 +1,8 @@
 """Manifest CSV: the public format for datasets, built-in or the user's own.
 
-A manifest is a UTF-8 CSV file whose header names exactly the columns ``image,audio,text,label``
-(in any order); each further row is one example::
+A manifest is a UTF-8 CSV file whose header names a ``label`` column and one column per modality it
+uses, out of the registered ones (``image``, ``audio``, ``text`` and any added with
+``fusion.modalities.register_modality``), in any order; each further row is one example::
 
     image,audio,text,label
     images/train_00000.png,audio/train_00000_flite-kal.wav,it's a seven,7
@@ -12,7 +13,9 @@ A manifest is a UTF-8 CSV file whose header names exactly the columns ``image,au
   too). Any format the encoders read: PNG/JPEG/... images, WAV/FLAC/OGG audio.
 - ``text``: free text; quote it as CSV does when it holds commas, quotes or newlines.
 - ``label``: any non-empty string (the classes are the distinct labels found in the training file).
-- An empty cell means the modality is absent for that example; each row needs at least one.
+- An empty cell (or a column left out) means the modality is absent for that example; each row needs
+  at least one. A registered modality whose values are files (``Modality.files``) reads paths like
+  ``image``; the others read the cell itself like ``text``.
 """
 
 from __future__ import annotations
@@ -22,25 +25,27 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .. import modalities as registry
 from ..errors import ManifestError
-
-COLUMNS = ("image", "audio", "text", "label")
-PATH_COLUMNS = ("image", "audio")
 
 
 def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, str]]) -> Path:
-    """Write ``rows`` (mappings with the four columns) to the CSV ``path``; returns the path.
+    """Write ``rows`` (mappings of modality names and ``label``) to the CSV ``path``; returns the path.
 
-    Absolute image/audio paths are stored relative to the CSV's folder so the dataset can be moved.
+    The columns are the registered modalities the rows name, then ``label``. Absolute file paths are
+    stored relative to the CSV's folder so the dataset can be moved.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    columns = [m for m in registry.names() if any(m in row for row in rows)] + ["label"]
+    files = [m for m in columns[:-1] if registry.modality(m).files]
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            out = {column: "" if row.get(column) is None else str(row[column]) for column in COLUMNS}
-            for column in PATH_COLUMNS:
+            out = {column: "" if row.get(column) is None else str(row[column]) for column in columns}
+            for column in files:
                 if out[column] and os.path.isabs(out[column]):
                     out[column] = Path(os.path.relpath(out[column], path.parent)).as_posix()
             writer.writerow(out)
@@ -50,10 +55,10 @@ def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, str]]) -
 def read_manifest(path: str | os.PathLike) -> list[dict]:
     """Read and validate a manifest.
 
-    Returns one dict per row with keys ``image``, ``audio`` (absolute path strings), ``text`` and
-    ``label`` (strings); an absent modality is ``None``. Raises ``ManifestError`` naming the file and line
-    for a file that is not a UTF-8 CSV, a wrong header, a row without a label or without any modality, or
-    a missing image/audio file.
+    Returns one dict per row with a key per registered modality (absolute path strings for file
+    modalities, the cell's text for the others; ``None`` when absent) and ``label``. Raises
+    ``ManifestError`` naming the file and line for a file that is not a UTF-8 CSV, a wrong header, a row
+    without a label or without any modality, or a missing file.
     """
     path = Path(path)
     if not path.is_file():
@@ -67,12 +72,16 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
 
 
 def _read_rows(path: Path) -> list[dict]:
+    known = registry.names()
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often save a BOM
         reader = csv.reader(f)
         header = [name.strip() for name in next(reader, [])]
-        if sorted(header) != sorted(COLUMNS):
+        columns = [c for c in header if c != "label"]
+        if header.count("label") != 1 or not columns or len(set(header)) != len(header) \
+                or not set(columns) <= set(known):
             got = ",".join(header) or "nothing"
-            raise ManifestError(f"{path}: the header must name the columns {','.join(COLUMNS)}; got {got}.")
+            raise ManifestError(f"{path}: the header must name a label column and some of the modality columns "
+                                f"{','.join(known)}, each once; got {got}.")
         rows = []
         for cells in reader:
             where = f"{path}, line {reader.line_num}"
@@ -80,21 +89,22 @@ def _read_rows(path: Path) -> list[dict]:
                 continue  # a blank line, e.g. at the end of a hand-edited file
             if len(cells) != len(header):
                 raise ManifestError(f"{where}: expected {len(header)} cells, found {len(cells)}.")
-            row: dict = dict(zip(header, cells))
-            row["label"] = row["label"].strip()
+            cell = dict(zip(header, cells))
+            row: dict = {m: None for m in known} | {"label": cell["label"].strip()}
             if not row["label"]:
                 raise ManifestError(f"{where}: the label is empty.")
-            for column in PATH_COLUMNS:
-                value = row[column].strip()
-                if not value:
-                    row[column] = None
+            for column in columns:
+                value = cell[column]
+                if not value.strip():
                     continue
-                file = Path(value) if os.path.isabs(value) else path.parent / value
+                if not registry.modality(column).files:
+                    row[column] = value
+                    continue
+                file = Path(value.strip()) if os.path.isabs(value.strip()) else path.parent / value.strip()
                 if not file.is_file():
                     raise ManifestError(f"{where}: {column} file {file} does not exist.")
                 row[column] = str(file.resolve())
-            row["text"] = row["text"] if row["text"].strip() else None
-            if row["image"] is None and row["audio"] is None and row["text"] is None:
-                raise ManifestError(f"{where}: no image, audio or text; at least one is needed.")
-            rows.append({column: row[column] for column in COLUMNS})
+            if all(row[m] is None for m in known):
+                raise ManifestError(f"{where}: no {', '.join(columns)}; at least one is needed.")
+            rows.append(row)
     return rows

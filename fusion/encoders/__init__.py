@@ -5,7 +5,8 @@ An encoder spec is a dict ``{"name": ..., **options}`` (a bare string means ``{"
 - image: ``efficientnet-lite0`` (options ``size``, ``preprocessing`` = "digit" | "center", ``blocks``)
 - audio: ``whisper-base`` or ``whisper-tiny.en`` (option ``layers``)
 - text:  ``all-minilm-l6-v2``
-- any:   ``hf:<repo id or local folder>``, a transformers backbone for that modality.
+- any:   ``hf:<repo id or local folder>``, a transformers backbone for that modality;
+- a registered modality's own names, built by its ``Modality.build`` (``fusion.modalities``).
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ import importlib
 import json
 from typing import TYPE_CHECKING
 
-from .whisper_weights import WHISPER_MODELS
+from .. import modalities as registry
 
 if TYPE_CHECKING:
     from .base import Encoder
 
 _ENCODER_CACHE: dict[tuple[str, str, str], Encoder] = {}
 
+# The built-in modalities, their default encoders and those encoders' token widths (so a config can be
+# written without loading the weights; a test checks them against the loaded encoders).
 MODALITIES = ("image", "audio", "text")
-DEFAULT_SPECS = {
-    "image": {"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15},
-    "audio": {"name": "whisper-base", "layers": 4},
-    "text": {"name": "all-minilm-l6-v2"},
-}
-# Token width of each DEFAULT_SPECS encoder, so a config can be written without loading the weights
-# (a test checks them against the loaded encoders).
-DEFAULT_DIMS = {"image": 192, "audio": 512, "text": 384}
+DEFAULT_SPECS = {m: dict(registry.modality(m).encoder) for m in MODALITIES}
+DEFAULT_DIMS = {m: registry.modality(m).dim for m in MODALITIES}
 
 # Names that need torch load on first use, so that importing the package (the CLI's --help) stays fast.
 _LAZY = {"Encoder": ".base", "Tokens": ".base", "WeightChecksumError": ".base", "resolve_device": ".base"}
@@ -51,7 +48,8 @@ def normalize_spec(spec) -> dict:
 
 
 def load_encoder(modality: str, spec, device=None) -> Encoder:
-    """Build one encoder from its spec; unknown names raise a ValueError that lists the known ones."""
+    """Build one encoder from its spec: ``hf:`` backbones here, anything else by the modality's ``build``
+    (unknown names raise a ValueError that lists the known ones)."""
     from .base import resolve_device
 
     spec = normalize_spec(spec)
@@ -61,22 +59,7 @@ def load_encoder(modality: str, spec, device=None) -> Encoder:
         from .hf import HF_ENCODERS
 
         return HF_ENCODERS[modality](name[3:], device=device, **options)
-    if modality == "image" and name == "efficientnet-lite0":
-        from .image import EfficientNetImageEncoder
-
-        return EfficientNetImageEncoder(device=device, **options)
-    if modality == "audio":
-        from .audio import WhisperAudioEncoder
-
-        if name in WHISPER_MODELS:
-            return WhisperAudioEncoder(name, device=device, **options)
-    if modality == "text" and name == "all-minilm-l6-v2":
-        from .text import MiniLMTextEncoder
-
-        return MiniLMTextEncoder(device=device, **options)
-    known = list(WHISPER_MODELS) if modality == "audio" else [DEFAULT_SPECS[modality]["name"]]
-    raise ValueError(f"Unknown {modality} encoder {name!r}: use {', '.join(map(repr, known))} "
-                     "or 'hf:<repo id or folder>'.")
+    return registry.modality(modality).build(options, name, device)
 
 
 def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:
@@ -85,10 +68,10 @@ def load_encoders(device=None, specs: dict | None = None) -> dict[str, Encoder]:
     A spec of ``None`` leaves that modality out (a model trained without it).
     """
     specs = {**DEFAULT_SPECS, **(specs or {})}
-    unknown = set(specs) - set(MODALITIES)
+    unknown = set(specs) - set(registry.names())
     if unknown:
-        raise ValueError(f"Unknown modalities {sorted(unknown)}; expected some of {MODALITIES}.")
-    return {m: load_encoder(m, specs[m], device) for m in MODALITIES if specs.get(m) is not None}
+        raise ValueError(f"Unknown modalities {sorted(unknown)}; expected some of {registry.names()}.")
+    return {m: load_encoder(m, spec, device) for m, spec in specs.items() if spec is not None}
 
 
 def shared_encoder(modality: str, spec, device=None) -> Encoder:

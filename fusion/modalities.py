@@ -1,0 +1,141 @@
+"""Modalities: one registered ``Modality`` each, owning what is particular to it.
+
+A modality says how a raw input is decoded (with its limits and notes for the user), how it is
+corrupted on purpose, which encoder it gets by default and how that encoder is built, how the model
+treats its tokens, and how the weights over its tokens are explained. The manifest reader, the feature
+cache, training, the model, ``fusion.predict`` and evaluation read the registry, so a new modality is
+one ``register_modality(Modality(...))`` call, with no edit to the package::
+
+    register_modality(Modality("depth", decode=read_depth_map, corrupt=noisy_depth,
+                               encoder={"name": "my-depth-net"}, dim=64, build=build_depth_encoder))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import corrupt, inputs
+
+
+def explain_weights(tokens, row: int, weights, config: dict) -> dict:
+    """Default explanation: one weight per real token of the row."""
+    return {"weights": weights[:int(tokens.mask[row].sum())].round(decimals=6).tolist()}
+
+
+def explain_image(tokens, row: int, weights, config: dict) -> dict:
+    rows, cols = tokens.grid
+    return {"grid": [rows, cols], "weights": weights[:rows * cols].view(rows, cols).round(decimals=6).tolist()}
+
+
+def explain_audio(tokens, row: int, weights, config: dict) -> dict:
+    pool = config["audio_pool"]  # the model averages this many frames per token (pool_frames)
+    n = int(np.ceil(int(tokens.mask[row].sum()) / pool))
+    return {"seconds_per_token": tokens.seconds_per_token * pool, "weights": weights[:n].round(decimals=6).tolist()}
+
+
+def explain_text(tokens, row: int, weights, config: dict) -> dict:
+    strings = tokens.token_strings[row]
+    out = {"tokens": strings, "weights": weights[:len(strings)].round(decimals=6).tolist()}
+    if tokens.token_spans:
+        out["spans"] = [list(span) for span in tokens.token_spans[row]]
+    return out
+
+
+@dataclass(frozen=True)
+class Modality:
+    """Everything particular to one kind of input.
+
+    name: the key everywhere (manifest column, ``predict`` keyword, checkpoint fields).
+    decode: raw value -> (canonical input or None when it holds nothing usable, notes); raises InputError.
+    corrupt: (canonical input, severity in [0, 1], np.random.Generator) -> degraded input (1 = no content).
+    encoder, dim: the default encoder spec and its token width D.
+    build: (spec dict without "name", name, device) -> Encoder, for encoder names this modality defines.
+    files: manifest cells are file paths (relative to the CSV) rather than the value itself.
+    pool_frames: the model averages ``config["audio_pool"]`` consecutive tokens first (long sequences).
+    positional: with a fixed token count, each position gets its own projection (image grids).
+    explain: (Tokens, row, weights (T,), model config) -> JSON-ready token weights for ``Prediction``.
+    color: how the page draws it.
+    """
+
+    name: str
+    decode: Callable[[Any], tuple[Any, list[str]]]
+    corrupt: Callable[[Any, float, np.random.Generator], Any]
+    encoder: dict
+    dim: int
+    build: Callable | None = None
+    files: bool = True
+    pool_frames: bool = False
+    positional: bool = False
+    explain: Callable = explain_weights
+    color: str = "#7F7F7F"
+
+
+REGISTRY: dict[str, Modality] = {}
+
+
+def register_modality(modality: Modality) -> Modality:
+    if modality.name in REGISTRY or modality.name == "label":
+        raise ValueError(f"modality {modality.name!r} is already registered (or reserved)")
+    REGISTRY[modality.name] = modality
+    return modality
+
+
+def unregister_modality(name: str) -> None:
+    """Remove a registered modality (tests register toy ones)."""
+    REGISTRY.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    """The registered modalities, in registration order (the built-ins first)."""
+    return tuple(REGISTRY)
+
+
+def modality(name: str) -> Modality:
+    from .errors import UserError
+
+    if name not in REGISTRY:
+        raise UserError(f"Unknown modality {name!r}: registered are {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def build_image(options: dict, name: str, device):
+    if name != "efficientnet-lite0":
+        raise ValueError(f"Unknown image encoder {name!r}: use 'efficientnet-lite0' or 'hf:<repo id or folder>'.")
+    from .encoders.image import EfficientNetImageEncoder
+
+    return EfficientNetImageEncoder(device=device, **options)
+
+
+def build_audio(options: dict, name: str, device):
+    from .encoders.whisper_weights import WHISPER_MODELS
+
+    if name not in WHISPER_MODELS:
+        raise ValueError(f"Unknown audio encoder {name!r}: use {', '.join(map(repr, WHISPER_MODELS))} "
+                         "or 'hf:<repo id or folder>'.")
+    from .encoders.audio import WhisperAudioEncoder
+
+    return WhisperAudioEncoder(name, device=device, **options)
+
+
+def build_text(options: dict, name: str, device):
+    if name != "all-minilm-l6-v2":
+        raise ValueError(f"Unknown text encoder {name!r}: use 'all-minilm-l6-v2' or 'hf:<repo id or folder>'.")
+    from .encoders.text import MiniLMTextEncoder
+
+    return MiniLMTextEncoder(device=device, **options)
+
+
+register_modality(Modality(
+    "image", inputs.decode_image, corrupt.corrupt_image, positional=True, explain=explain_image, color="#4C72B0",
+    encoder={"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15}, dim=192,
+    build=build_image))
+register_modality(Modality(
+    "audio", inputs.decode_audio, corrupt.corrupt_audio, pool_frames=True, explain=explain_audio, color="#DD8452",
+    encoder={"name": "whisper-base", "layers": 4}, dim=512, build=build_audio))
+register_modality(Modality(
+    "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text, color="#55A868",
+    encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))
