@@ -10,10 +10,11 @@ from .errors import InputError, UserError
 
 
 def cmd_predict(args) -> int:
+    from .modalities import names
     from .pipeline import load_model, predict
 
     model = load_model(args.model, args.device)
-    p = predict(model, image=args.image, audio=args.audio, text=args.text)
+    p = predict(model, **{m: getattr(args, m) for m in names()})
     if args.json:
         print(json.dumps(p.to_dict()))
         return 0
@@ -106,15 +107,15 @@ def positive_int(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     from .config import STRATEGY_NAMES, TrainConfig
     from .encoders.whisper_weights import WHISPER_MODELS
+    from .modalities import modality, names
 
     root = OneLineParser(prog="python -m fusion", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="predict from an image, an audio file and/or a text")
     p.add_argument("--model", help="model folder (default: the shipped digits model)")
-    p.add_argument("--image")
-    p.add_argument("--audio")
-    p.add_argument("--text")
+    for name in names():  # one option per registered modality
+        p.add_argument(f"--{name}", help="a file path" if modality(name).files else "the value itself")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device")
     p.set_defaults(run=cmd_predict)
