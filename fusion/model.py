@@ -76,6 +76,10 @@ class FusionModel(nn.Module):
         strategy = STRATEGIES[config["strategy"]]
         self.strategy = strategy(self.modalities, d_model, num_classes, config["dropout"],
                                  strategy.Config.from_dict(config["strategy_config"]))
+        # As TorchMultimodal composes encoders, a fusion module and a head: the strategy fuses, the head
+        # classifies (decision-level strategies classify per modality themselves).
+        self.head = None if getattr(strategy, "decides", False) else classifier(d_model, num_classes,
+                                                                                 config["dropout"])
         # attention, cross and late have per-modality classifiers of their own (they feed the agreement term).
         own_heads = getattr(self.strategy, "has_unimodal_classifiers", False)
         self.unimodal_heads = nn.ModuleDict({} if own_heads else {
@@ -114,6 +118,7 @@ class FusionModel(nn.Module):
     def forward(self, tokens: dict[str, Tokens], contributions: bool = False) -> FusionOutput:
         projected = self.project(tokens)
         out = self.strategy(projected)
+        out.logits = self.classify(out)
         unimodal = out.unimodal_logits or {m: self.unimodal_heads[m](masked_mean(p.values, p.mask))
                                            for m, p in projected.items()}
         result = FusionOutput(
@@ -124,6 +129,10 @@ class FusionModel(nn.Module):
         if contributions:
             result.contributions, result.subset_probs = self.shapley(projected, result.logits.argmax(-1))
         return result
+
+    def classify(self, out) -> torch.Tensor:
+        """A ``StrategyOutput`` -> logits (B, C): the head on the fused features, or the strategy's own."""
+        return out.logits if self.head is None else self.head(out.features)
 
     @torch.no_grad()
     def shapley(self, projected: dict[str, ModalityTokens], target: torch.Tensor):
@@ -148,7 +157,7 @@ class FusionModel(nn.Module):
             stacked[m] = ModalityTokens(p.values.repeat(len(coalitions), 1, 1), mask, mask.any(1))
         # A coalition disjoint from a row's modalities leaves that row empty; strategies return finite
         # logits for it and its value is never read.
-        log_probs = torch.log_softmax(self.strategy(stacked).logits, -1).view(len(coalitions), batch, -1)
+        log_probs = torch.log_softmax(self.classify(self.strategy(stacked)), -1).view(len(coalitions), batch, -1)
         values = {c: log_probs[k].gather(1, target[:, None]).squeeze(1) for k, c in enumerate(coalitions)}
         values[(False,) * num] = self.log_prior[target]
         subset_probs = {tuple(m for m, kept in zip(self.modalities, c) if kept): log_probs[k].exp()
@@ -212,6 +221,7 @@ class FusionModel(nn.Module):
             state = load_file(weights)
         except Exception as error:  # safetensors raises its own error types for truncated/corrupt files
             raise CheckpointError(f"{weights} is not a readable safetensors file: {error}") from None
+        state = upgrade_state(state)
         expected = model.state_dict()
         for name, tensor in state.items():
             if not tensor.is_floating_point():
@@ -230,6 +240,12 @@ class FusionModel(nn.Module):
                                   f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}.")
         model.load_state_dict(state)
         return model.eval().to(device or "cpu")
+
+
+def upgrade_state(state: dict) -> dict:
+    """Checkpoints from before heads were injected keep the head inside the strategy: rename its keys."""
+    return {("head." + k[len("strategy.head."):] if k.startswith("strategy.head.") else k): v
+            for k, v in state.items()}
 
 
 def resolve_inside(folder: Path, name, field_name: str) -> Path:

@@ -204,9 +204,8 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
                         and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}
     # A soup (Wortsman et al., 2022): members start from the same weights and differ only in batch order,
-    # augmentation and dropout draws, so they stay in one basin and averaging their weights loses nothing.
-    # One run alone swings by about half a point per modality; the soup lands near the members' mean
-    # (measured on digits), so it gives the recipe's expected figure instead of one draw of it.
+    # augmentation and dropout draws, so they stay in one basin and averaging their weights loses nothing;
+    # the soup gives the recipe's expected result instead of one run's draw of it (figures: the model card).
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     members = []
     for member in range(cfg.soup):

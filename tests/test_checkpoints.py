@@ -200,3 +200,14 @@ def test_train_config_refuses_what_a_run_cannot_use():
             TrainConfig(**bad)
     TrainConfig()  # the defaults are valid
 
+
+
+def test_checkpoints_from_before_injected_heads_still_load(saved, tmp_path):
+    """Older folders keep the classification head inside the strategy (``strategy.head.*``)."""
+    folder = copy_model(saved, tmp_path)
+    state = load_file(folder / "model.safetensors")
+    old = {("strategy." + k if k.startswith("head.") else k): v for k, v in state.items()}
+    save_file(old, folder / "model.safetensors")
+    model, reference = FusionModel.from_pretrained(folder), FusionModel.from_pretrained(saved)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name

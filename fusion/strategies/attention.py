@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier, masked_softmax
+from .layers import AttentionPool, ModalityTokens, StrategyOutput, UnimodalClassifiers, masked_softmax
 from .registry import StrategyConfig, register_strategy
 
 
@@ -51,7 +51,6 @@ class ModalityAttentionFusion(nn.Module):
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.head = classifier(d_model, num_classes, dropout)
         self.classifiers = UnimodalClassifiers(modalities, d_model, num_classes, dropout)
         self.agreement_scale = nn.Parameter(torch.ones(heads))
 
@@ -71,6 +70,6 @@ class ModalityAttentionFusion(nn.Module):
         scores = scores + self.agreement_scale[None, :, None] * bias[:, None, :]
         head_weights = masked_softmax(scores, present[:, None, :])  # (B, H, M)
         fused = torch.einsum("bhm,bmhd->bhd", head_weights, values).reshape(batch, -1)
-        return StrategyOutput(logits=self.head(self.out(fused)),
+        return StrategyOutput(features=self.out(fused),
                               modality_weights=head_weights.mean(1),
                               token_weights=token_weights, unimodal_logits=unimodal)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import ModalityTokens, StrategyOutput, classifier
+from .layers import ModalityTokens, StrategyOutput
 from .registry import StrategyConfig, register_strategy
 
 
@@ -26,9 +26,8 @@ class ConcatFusion(nn.Module):
         self.modalities = modalities
         self.absent = nn.ParameterDict({m: nn.Parameter(torch.zeros(d_model)) for m in modalities})
         self.mix = nn.Sequential(nn.Linear(len(modalities) * d_model, d_model), nn.GELU(), nn.Dropout(dropout))
-        self.head = classifier(d_model, num_classes, dropout)
 
     def forward(self, tokens: dict[str, ModalityTokens]) -> StrategyOutput:
         pooled = {m: masked_mean(tokens[m].values, tokens[m].mask) for m in self.modalities}
         parts = [torch.where(tokens[m].present[:, None], pooled[m], self.absent[m]) for m in self.modalities]
-        return StrategyOutput(logits=self.head(self.mix(torch.cat(parts, dim=-1))), token_weights={})
+        return StrategyOutput(features=self.mix(torch.cat(parts, dim=-1)), token_weights={})

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..encoders.base import masked_mean
-from .layers import ModalityTokens, StrategyOutput, UnimodalClassifiers, classifier
+from .layers import ModalityTokens, StrategyOutput, UnimodalClassifiers
 from .registry import StrategyConfig, register_strategy
 
 
@@ -81,7 +81,6 @@ class CrossEncoderFusion(nn.Module):
         self.cls = nn.Parameter(torch.randn(d_model) * 0.02)
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, dropout, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
-        self.head = classifier(d_model, num_classes, dropout)
         self.classifiers = UnimodalClassifiers(modalities, d_model, num_classes, dropout)
         self.agreement_scale = nn.Parameter(torch.ones(layers))
 
@@ -110,6 +109,6 @@ class CrossEncoderFusion(nn.Module):
             token_weights[m] = share / total.clamp(min=1e-12)
             mass.append(total.squeeze(1) * part.present)
         mass = torch.stack(mass, dim=1)
-        return StrategyOutput(logits=self.head(self.norm(x[:, 0])),
+        return StrategyOutput(features=self.norm(x[:, 0]),
                               modality_weights=mass / mass.sum(1, keepdim=True).clamp(min=1e-12),
                               token_weights=token_weights, unimodal_logits=unimodal)

@@ -21,6 +21,7 @@ class LateFusion(nn.Module):
     """
 
     has_unimodal_classifiers = True
+    decides = True  # returns logits (a mixture of the modalities' own predictions), so no head is injected
 
     Config = StrategyConfig  # no options of its own
     audio_pool = 4
