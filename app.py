@@ -150,10 +150,10 @@ def build_demo(service: FusionService) -> gr.Blocks:
         api_result = gr.JSON(visible=False)
         api_button = gr.Button(visible=False)
         if on_gpu:
-            api_button.click(gpu(service.api_predict_batch), [image, audio, text], api_result, api_name="predict",
+            api_button.click(gpu(service.predict_digit_batch), [image, audio, text], api_result, api_name="predict",
                              batch=True, max_batch_size=16, time_limit=60, preprocess=False)
         else:
-            api_button.click(service.api_predict, [image, audio, text], api_result, api_name="predict",
+            api_button.click(service.predict_digit, [image, audio, text], api_result, api_name="predict",
                              time_limit=60, preprocess=False)
     return demo
 
@@ -174,8 +174,9 @@ def main() -> None:
     demo = build_demo(service)
     on_gpu = service.device.type == "cuda"
     demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)
+    # mcp_server: /predict is also an MCP tool (described by FusionService.predict_digit's docstring).
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_BYTES,
-                theme=THEME, css=CSS, show_error=False)
+                theme=THEME, css=CSS, show_error=False, mcp_server=True)
 
 
 if __name__ == "__main__":

@@ -202,8 +202,8 @@ class FusionService:
             s: self.run(s, given, (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models})
         return compare_html(predictions) if predictions else ""
 
-    def api_predict(self, image, audio, text) -> dict:
-        """Predict from any of an image, a recording and a text (each may be None).
+    def predict_digit(self, image=None, audio=None, text=None) -> dict:
+        """Say which digit a picture, a recording and/or a text show, and how much each of them counted.
 
         Args:
             image: a picture file (PNG, JPEG, WebP, BMP, GIF or TIFF) of a handwritten or printed digit.
@@ -211,15 +211,15 @@ class FusionService:
             text: a text naming a number, e.g. "it's a seven".
 
         Returns:
-            The prediction as JSON: label, probs, modality_weights, contributions, unimodal, token_weights,
-            subsets, timings_ms and notes.
+            The prediction as JSON: the label and its probabilities, each input's weight and Shapley
+            contribution, what each input says alone, token weights, every subset's prediction and notes.
         """
         given = self.present(image, audio, text)
         p, _ = attempt("api", self.default, sorted(given),
                        lambda: predict(self.models[self.default], **with_paths(given)), warn=gr.Error)
         return p.to_dict()
 
-    def api_predict_batch(self, images: list, audios: list, texts: list) -> tuple[list[dict]]:
+    def predict_digit_batch(self, images: list, audios: list, texts: list) -> tuple[list[dict]]:
         """Batched /predict for GPUs: concurrent requests share one pass through each encoder."""
         model = self.models[self.default]
         results: list[dict | None] = [None] * len(images)

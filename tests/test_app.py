@@ -111,6 +111,17 @@ def test_api_predict_with_gradio_client(app_server):
     assert again["label"] == "2"
 
 
+def test_predict_is_an_mcp_tool(app_server):
+    import httpx
+
+    tools = httpx.get(f"{app_server.url}gradio_api/mcp/schema", timeout=30).json()
+    assert [t["meta"]["endpoint_name"] for t in tools] == ["predict"]  # the page's own events stay private
+    tool = tools[0]
+    assert tool["description"].startswith("Say which digit") and "Args" not in tool["description"]
+    assert set(tool["inputSchema"]["properties"]) == {"image", "audio", "text"}
+    assert "at most 30 s" in tool["inputSchema"]["properties"]["audio"]["description"]
+
+
 # ---------------------------------------------------------------- in a real browser
 
 

@@ -156,19 +156,19 @@ def test_service_fuse_with_silent_audio_and_text_predicts_with_a_note(service):
 
 def test_service_api_errors_are_gradio_errors_with_clear_messages(service, tmp_path):
     with pytest.raises(gr.Error) as caught:
-        service.api_predict(None, None, "")
+        service.predict_digit(None, None, "")
     assert_user_facing(caught.value.message, "nothing to predict")
     path = tmp_path / "cut.jpg"
     path.write_bytes(encoded(digit(), "JPEG")[:300])
     with pytest.raises(gr.Error) as caught:
-        service.api_predict(str(path), None, None)
+        service.predict_digit(str(path), None, None)
     assert_user_facing(caught.value.message, "could not read")
 
 
 def test_service_api_predicts_from_a_valid_file(service, tmp_path):
     path = tmp_path / "tone.wav"
     path.write_bytes(wav(TONE, 44100, "PCM_24"))
-    payload = service.api_predict(None, str(path), "seven")
+    payload = service.predict_digit(None, str(path), "seven")
     assert payload["modalities"] == ["audio", "text"] and json.dumps(payload)
 
 
