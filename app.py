@@ -102,6 +102,11 @@ def build_demo(service: FusionService) -> gr.Blocks:
                                 words = gr.HTML(elem_id="words")
                             with gr.Column(min_width=300):
                                 what_if = gr.HTML(elem_id="what-if")
+                        with gr.Row(elem_classes="compact-row"):
+                            report = gr.Button("Download report (JSON, maps, HTML)", elem_id="report-button",
+                                               size="sm", scale=0, min_width=260)
+                            report_file = gr.File(label="Report", elem_id="report-file", height=60,
+                                                  interactive=False, scale=1, visible=False)
                     with gr.Tab("Compare strategies"):
                         compare = gr.Button("Run every strategy on these inputs", elem_id="compare-button")
                         compare_table = gr.HTML(elem_id="compare")
@@ -119,6 +124,8 @@ def build_demo(service: FusionService) -> gr.Blocks:
             gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
                   gpu(functools.partial(service.fuse, quiet_when_empty=True)), [strategy, *inputs, webcam_live],
                   outputs, js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private", **progress)
+            report.click(gpu(service.report), [strategy, *inputs], report_file, preprocess=False, time_limit=60,
+                         api_visibility="private")
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.

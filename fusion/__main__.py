@@ -15,6 +15,11 @@ def cmd_predict(args) -> int:
 
     model = load_model(args.model, args.device)
     p = predict(model, **{m: getattr(args, m) for m in names()})
+    if args.report:
+        from .report import write_report
+
+        for path in write_report(p, args.report):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(p.to_dict()))
         return 0
@@ -117,6 +122,8 @@ def parser() -> argparse.ArgumentParser:
     for name in names():  # one option per registered modality
         p.add_argument(f"--{name}", help="a file path" if modality(name).files else "the value itself")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", metavar="DIR", help="also write the explanation there: prediction.json, the image "
+                   "maps as PNG, report.html")
     p.add_argument("--device")
     p.set_defaults(run=cmd_predict)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +32,12 @@ from .pipeline import (
     predict,
     predict_items,
 )
+from .report import zip_report
 from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
 APOLOGY = "Sorry, something went wrong on the server with that input. Please try again or try another one."
+REPORTS_KEPT_S = 600
 CLEARED = (None, "", "", "", "", "")  # every output of ``fuse`` emptied
 WEBCAM_NOT_CAPTURED = ("The webcam is on but no photo was taken: press the camera button under the video to "
                        "capture one.")
@@ -113,6 +117,7 @@ class FusionService:
             raise FileNotFoundError(f"No model found; expected folders like {DEFAULT_MODEL}.")
         self.models: dict[str, LoadedModel] = {name: load_model(path, device) for name, path in model_paths.items()}
         self.default = next(iter(self.models))
+        self.reports = tempfile.TemporaryDirectory(prefix="fusion-lens-reports-")  # removed with the service
 
     @property
     def device(self):
@@ -160,6 +165,20 @@ class FusionService:
         notes = "\n".join(f"- {note}" for note in p.notes)
         return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
                 counted_html(p), maps_html(p), words_html(p), what_if_html(p) if len(p.modalities) > 1 else "")
+
+    def report(self, strategy, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
+               corrupt_text):
+        """The "Download report" button: the same fusion as Fuse, written as a zip (JSON, maps, HTML),
+        shown in the (until then hidden) file box."""
+        given = self.present(image, audio, text, (use_image, use_audio, use_text))
+        p, _ = attempt("report", strategy, sorted(given), lambda: self.run(
+            strategy, given, (corrupt_image, corrupt_audio, corrupt_text)))
+        if p is None:
+            return gr.update(value=None, visible=False)
+        for old in Path(self.reports.name).iterdir():  # the page has fetched a report within minutes
+            if time.time() - old.stat().st_mtime > REPORTS_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+        return gr.update(value=str(zip_report(p, tempfile.mkdtemp(dir=self.reports.name))), visible=True)
 
     def fuse_example(self, image, audio, text):
         """Clicking an example: the default strategy, every modality used, nothing corrupted."""

@@ -2,10 +2,12 @@
 and a real browser (Debian's Chromium with a fake camera and microphone)."""
 
 import html
+import json
 import os
 import re
 import shutil
 import socket
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,15 @@ def test_low_confidence_is_said_plainly(service):
 def test_unticking_the_last_input_clears_the_result_without_a_warning(service, recwarn):
     out = service.fuse(service.default, None, None, "seven", True, True, False, 0, 0, 0, quiet_when_empty=True)
     assert out == (None, "", "", "", "", "") and not recwarn.list
+
+
+def test_the_report_holds_the_explanation(service):
+    archive = service.report(service.default, *EXAMPLE_7, True, True, True, 0.0, 0.0, 0.0)["value"]
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["image_regions.png", "prediction.json", "report.html", "your_picture.png"]
+        payload = json.loads(z.read("prediction.json"))
+        assert payload["label"] == "7" and set(payload["contributions"]) == {"image", "audio", "text"}
+        assert "How much each input counted" in z.read("report.html").decode()
 
 
 def test_compare_runs_every_strategy(service):
@@ -216,6 +227,9 @@ def test_camera_microphone_text_in_the_browser(app_server, browser, tmp_path):
     slider.dispatch_event("pointerup")
     wait_for_result(page, before)
     assert float(page.locator("#counted tbody tr").first.inner_text().split()[1]) < image_weight
+
+    page.locator("#report-button").click()
+    page.wait_for_selector("#report-file a[href*='fusion-lens-report.zip']", timeout=30000)
 
     page.get_by_role("tab", name="Compare strategies").click()
     page.locator("#compare-button").click()

@@ -58,6 +58,16 @@ def test_nothing_or_only_unusable_input_is_a_clear_error(model, files):
         fusion.predict(model, image=files / "missing.png")
 
 
+def test_cli_report(model_dir, files, tmp_path, capsys):
+    from fusion.__main__ import main
+
+    assert main(["predict", "--model", str(model_dir), "--image", str(files / "digit.png"), "--text", "seven",
+                 "--json", "--report", str(tmp_path / "report")]) == 0
+    assert json.loads(capsys.readouterr().out)["modalities"] == ["image", "text"]  # stdout stays one JSON line
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "image_regions.png", "prediction.json", "report.html", "your_picture.png"]
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "fusion", *args], capture_output=True, text=True, timeout=300)
 
