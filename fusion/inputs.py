@@ -83,9 +83,10 @@ def load_audio_file(path) -> tuple[int, np.ndarray]:
             if f.frames > 0 and f.samplerate > 0:
                 check_duration(f.frames / f.samplerate)
             return f.samplerate, f.read(dtype="float32", always_2d=False)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError) as error:
-        if isinstance(error, InputError):
-            raise
+    except InputError:  # too long: refused, not retried by the slower decoder
+        raise
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError, TypeError):
+        pass
     try:  # compressed formats soundfile cannot read (mp3, m4a, webm): librosa's audioread/ffmpeg path
         import audioread
         import librosa

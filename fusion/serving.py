@@ -194,7 +194,7 @@ class FusionService:
         labels = []
         for row in rows:
             given = [m for m in ("image", "audio", "text") if row[m]]
-            kind = "all three" if len(given) == 3 else " only".join([" + ".join(given), ""])
+            kind = "all three" if len(given) == 3 else " + ".join(given) + " only"
             labels.append(f"{row['label']} · {kind}" if "conflict" not in (row["image"] or "")
                           else f"conflict · {row['image'].split('_')[-1][0]} shown, {row['label']} said and typed")
         return [[row["image"], row["audio"], row["text"]] for row in rows], labels
