@@ -35,7 +35,7 @@ import fusion  # noqa: E402
 from fusion.views import counted_html, maps_html, what_if_html, words_html  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
-from corpus import capture_and_record, start_webcam, write_y4m  # noqa: E402 (the browser tests' helpers)
+from corpus import capture_and_record, start_webcam, wait_until_serving, write_y4m  # noqa: E402 (test helpers)
 
 EXAMPLES = ROOT / "assets" / "examples"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -123,13 +123,10 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for line in server.stdout:
-            if "Running on local URL" in line:
-                break
-        else:
-            raise RuntimeError("the app exited before it was ready")
         log: list[str] = []
         threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
+        if not wait_until_serving(server, f"http://127.0.0.1:{port}/"):
+            raise RuntimeError("the app exited or did not answer within 180 s")
         with tempfile.TemporaryDirectory() as tmp:
             video, mic, photo, clip = fake_media(Path(tmp))
             browser_times = click_to_drawn(f"http://127.0.0.1:{port}/", video, mic, args.runs)

@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from corpus import wait_until_serving  # noqa: E402 (the app tests' readiness check)
+
 EXAMPLES = ROOT / "assets" / "examples"
 MAX_REQUESTS_PER_CLIENT = 2000
 
@@ -89,15 +92,12 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for line in server.stdout:  # the app prints its URL once it is ready
-            if "Running on local URL" in line:
-                break
-        else:
-            raise RuntimeError("the app exited before it was ready")
-        cold_start = time.perf_counter() - started
         # Keep reading the server's log so a full pipe never blocks it.
         threading.Thread(target=server.stdout.read, daemon=True).start()
         url = f"http://127.0.0.1:{port}/"
+        if not wait_until_serving(server, url):
+            raise RuntimeError("the app exited or did not answer within 180 s")
+        cold_start = time.perf_counter() - started
         rows = [run_clients(url, n, args.seconds) for n in args.clients]
         rss = peak_rss_mb(server.pid)
     finally:

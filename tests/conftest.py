@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from corpus import wait_until_serving
 
 import fusion
 from fusion.model import FusionModel, default_config
@@ -42,17 +43,10 @@ class RunningApp:
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
         self.log: list[str] = []
-        ready = threading.Event()
-
-        def read():
-            for line in self.process.stdout:
-                self.log.append(line.rstrip("\n"))
-                if "Running on local URL" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(180) or self.process.poll() is not None:
+        # Keep reading what the server prints (the tests read its log lines; a full pipe would block it).
+        threading.Thread(target=lambda: self.log.extend(line.rstrip("\n") for line in self.process.stdout),
+                         daemon=True).start()
+        if not wait_until_serving(self.process, README_URL):
             self.process.kill()
             pytest.fail("`python app.py` did not start:\n" + "\n".join(self.log[-30:]))
         self.url = README_URL

@@ -178,3 +178,22 @@ def capture_and_record(page, seconds: float = 2.5) -> None:
     time.sleep(seconds)
     page.get_by_role("button", name="Stop", exact=True).first.click()
     page.wait_for_function("() => !document.querySelector('#fuse-button').disabled", timeout=30000)
+
+
+def wait_until_serving(process, url: str, timeout: float = 180.0) -> bool:
+    """Poll ``url`` until the app started as ``process`` answers (True), exits or ``timeout`` s pass (False).
+
+    Asking the server, not reading its banner: a piped child's stdout is block-buffered (unless
+    PYTHONUNBUFFERED is set), so "Running on local URL" can sit in its buffer long after it is ready.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
