@@ -22,11 +22,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from fusion.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES
+from fusion import modalities as registry
+from fusion.inputs import MAX_FILE_BYTES
 from fusion.serving import MODELS_DIR, FusionService, shipped_models
 from fusion.views import CSS as VIEWS_CSS
 
 EXAMPLES_DIR = Path(__file__).parent / "assets" / "examples"
+API_INPUTS = ("image", "audio", "text")  # FusionService.predict_digit's arguments
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
 pretrained encoders feed a trained fusion model, and the results show the prediction and **how much each
@@ -52,7 +54,7 @@ THEME = gr.themes.Soft().set(
 # The page tells the server when a webcam is running with no photo captured (the photo is what is sent).
 WEBCAM_JS = """(...args) => {
   const video = document.querySelector('#image-input video');
-  args[args.length - 1] = Boolean(video && video.srcObject && args[1] == null);
+  args[args.length - 1] = Boolean(video && video.srcObject && args[IMAGE] == null);
   return args;
 }"""
 SCROLL_TO_RESULT_JS = """() => {
@@ -69,25 +71,19 @@ def build_demo(service: FusionService) -> gr.Blocks:
         with gr.Tab("Fuse"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4, min_width=300):
-                    # Not mirrored: a mirrored capture would hand the model a flipped digit.
-                    image = gr.Image(sources=["webcam", "upload"], type="filepath", label="Show a digit", height=220,
-                                     elem_id="image-input", webcam_options=gr.WebcamOptions(
-                                         mirror=False, constraints={"video": {"width": {"ideal": 640},
-                                                                              "height": {"ideal": 480}}}))
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", elem_id="audio-input",
-                                     label=f"Say a number (up to {MAX_AUDIO_SECONDS:.0f} s)")
-                    text = gr.Textbox(label="Type it (Enter fuses)", placeholder="e.g. “it's a seven”", lines=1)
+                    widgets = {m: registry.modality(m).widget() for m in service.modalities}
                     with gr.Row(elem_classes="compact-row"):
                         strategy = gr.Dropdown(strategies, value=service.default, label="Fusion strategy", scale=2,
                                                min_width=140)
                         fuse = gr.Button("Fuse", variant="primary", scale=1, min_width=100, elem_id="fuse-button")
                     with gr.Accordion("Leave out or corrupt an input (re-fuses when you let go)", open=True):
                         uses, corrupts = [], []
-                        for modality, what in (("image", "noise + blur"), ("audio", "noise"), ("text", "typos")):
+                        for modality in service.modalities:
                             with gr.Row(elem_classes="compact-row"):
                                 uses.append(gr.Checkbox(True, label=f"use {modality}", min_width=110, scale=1))
-                                corrupts.append(gr.Slider(0, 1, 0, step=0.1, label=f"{modality}: {what}",
-                                                          min_width=160, scale=3, elem_id=f"corrupt-{modality}"))
+                                corrupts.append(gr.Slider(0, 1, 0, step=0.1, min_width=160, scale=3,
+                                                          label=f"{modality}: {registry.modality(modality).corruption}",
+                                                          elem_id=f"corrupt-{modality}"))
                 with gr.Column(scale=6, min_width=320):
                     with gr.Tab("Explanation"):
                         with gr.Row(equal_height=False):
@@ -112,30 +108,37 @@ def build_demo(service: FusionService) -> gr.Blocks:
                         compare_table = gr.HTML(elem_id="compare")
 
             webcam_live = gr.Checkbox(False, visible=False)
-            inputs = [image, audio, text, *uses, *corrupts]
+            values = list(widgets.values())
+            inputs = [*values, *uses, *corrupts]
+            texts = [w for w in values if isinstance(w, gr.Textbox)]
+            recorders = [w for w in values if isinstance(w, gr.Audio)]
+            # Tells the server about a running webcam with no photo (+1: the strategy comes first).
+            webcam_js = WEBCAM_JS.replace("IMAGE", str(1 + service.modalities.index("image"))) \
+                if "image" in widgets else None
             outputs = [label, info, counted, maps, words, what_if]
             # Uploads reach the handlers unprocessed (their file path): fusion.inputs decodes and checks them.
             # One small progress timer on the prediction: animating all six panels costs the browser CPU time
             # the model needs on a small machine.
             progress = {"show_progress": "minimal", "show_progress_on": [label]}
-            gr.on([fuse.click, text.submit], gpu(service.fuse), [strategy, *inputs, webcam_live], outputs,
-                  js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private", **progress,
+            gr.on([fuse.click] + [t.submit for t in texts], gpu(service.fuse), [strategy, *inputs, webcam_live],
+                  outputs, js=webcam_js, preprocess=False, time_limit=60, api_visibility="private", **progress,
                   ).then(None, js=SCROLL_TO_RESULT_JS)
             gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
                   gpu(functools.partial(service.fuse, quiet_when_empty=True)), [strategy, *inputs, webcam_live],
-                  outputs, js=WEBCAM_JS, preprocess=False, time_limit=60, api_visibility="private", **progress)
+                  outputs, js=webcam_js, preprocess=False, time_limit=60, api_visibility="private", **progress)
             report.click(gpu(service.report), [strategy, *inputs], report_file, preprocess=False, time_limit=60,
                          api_visibility="private")
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
-            audio.start_recording(lambda: gr.Button(interactive=False), None, fuse, queue=False,
-                                  api_visibility="private")
-            audio.change(lambda: gr.Button(interactive=True), None, fuse, queue=False, api_visibility="private")
+            for recorder in recorders:
+                recorder.start_recording(lambda: gr.Button(interactive=False), None, fuse, queue=False,
+                                         api_visibility="private")
+                recorder.change(lambda: gr.Button(interactive=True), None, fuse, queue=False, api_visibility="private")
 
             examples, example_labels = service.examples(EXAMPLES_DIR)
             if examples:
-                gr.Examples(examples, [image, audio, text], outputs, fn=gpu(service.fuse_example),
+                gr.Examples(examples, values, outputs, fn=gpu(service.fuse_example),
                             cache_examples=True, cache_mode="lazy", preprocess=False, example_labels=example_labels,
                             label="Examples (click one; the last two are conflicts)", examples_per_page=8)
 
@@ -153,15 +156,16 @@ def build_demo(service: FusionService) -> gr.Blocks:
             with gr.Accordion("Model card (training, results, limits)", open=False):
                 gr.Markdown(service.model_card(), elem_classes="fl-card")
 
-        # The programmatic endpoint: (image, audio, text) -> Prediction.to_dict() as JSON.
-        api_result = gr.JSON(visible=False)
-        api_button = gr.Button(visible=False)
-        if on_gpu:
-            api_button.click(gpu(service.predict_digit_batch), [image, audio, text], api_result, api_name="predict",
-                             batch=True, max_batch_size=16, time_limit=60, preprocess=False)
-        else:
-            api_button.click(service.predict_digit, [image, audio, text], api_result, api_name="predict",
-                             time_limit=60, preprocess=False)
+        # The programmatic endpoint (and MCP tool): (image, audio, text) -> Prediction.to_dict() as JSON.
+        if set(API_INPUTS) <= set(widgets):
+            api_inputs, api_result = [widgets[m] for m in API_INPUTS], gr.JSON(visible=False)
+            api_button = gr.Button(visible=False)
+            if on_gpu:
+                api_button.click(gpu(service.predict_digit_batch), api_inputs, api_result, api_name="predict",
+                                 batch=True, max_batch_size=16, time_limit=60, preprocess=False)
+            else:
+                api_button.click(service.predict_digit, api_inputs, api_result, api_name="predict", time_limit=60,
+                                 preprocess=False)
     return demo
 
 

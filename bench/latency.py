@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import fusion  # noqa: E402
 from fusion.encoders import Tokens, load_encoder  # noqa: E402
+from fusion.encoders.audio import N_SAMPLES_30S, SECONDS_PER_TOKEN, log_mel  # noqa: E402
 from fusion.inputs import load_audio, load_image  # noqa: E402
 from fusion.views import counted_html, maps_html, what_if_html, words_html  # noqa: E402
 
@@ -65,6 +66,18 @@ def request_files(folder: Path) -> tuple[Path, Path]:
     return EXAMPLES / "image_7.png", wav
 
 
+def whisper_padded30(encoder, batch: list):
+    """The standard Whisper pass: every clip zero-padded to 30 s (transformers' feature extractor's
+    features, peak over all 3000 frames) -> (B, 1500, D), all tokens real."""
+    waveforms = torch.zeros(len(batch), N_SAMPLES_30S)
+    for row, (_, clip) in enumerate(batch):  # 16-kHz (rate, samples) pairs
+        waveforms[row, :len(clip)] = torch.from_numpy(clip)
+    with torch.inference_mode(), encoder.autocast():
+        values = encoder(log_mel(waveforms.to(encoder.device))).float()
+    mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
+    return Tokens(values, mask, values.mean(1), seconds_per_token=SECONDS_PER_TOKEN)
+
+
 def naive_predict(model, full_image_encoder, grid, image_path, audio_path, text):
     """Decode, run each encoder at full size in fp32, then re-run encoders for every subset.
 
@@ -86,7 +99,7 @@ def naive_predict(model, full_image_encoder, grid, image_path, audio_path, text)
         if "image" in modalities:
             tokens["image"] = image_tokens()
         if "audio" in modalities:
-            tokens["audio"] = model.encoders["audio"].encode_padded30([audio])
+            tokens["audio"] = whisper_padded30(model.encoders["audio"], [audio])
         if "text" in modalities:
             tokens["text"] = model.encoders["text"].encode([text])
         return tokens

@@ -45,6 +45,61 @@ def explain_text(tokens, row: int, weights, config: dict) -> dict:
     return out
 
 
+def view_input(item, tokens, row: int) -> dict:
+    """Default view: the decoded input, for the page to draw on."""
+    return {"input": item}
+
+
+def view_image(item, tokens, row: int) -> dict:
+    """The decoded RGB photo, and the network's input crop with the photo box it came from (hf: backbones
+    have no crop of their own)."""
+    view = {"input": item}
+    if tokens.crops:
+        view["crop"], view["field"] = tokens.crops[row]
+    return view
+
+
+def view_audio(item, tokens, row: int) -> dict:
+    return {"input": item[1]}  # the 16-kHz waveform (N,)
+
+
+def no_notes(item, tokens, row: int) -> list[str]:
+    return []
+
+
+def text_notes(item: str, tokens, row: int) -> list[str]:
+    """Say so when the encoder read only the start of a long text."""
+    if not tokens.token_spans:
+        return []
+    read_up_to = max((end for _, end in tokens.token_spans[row]), default=0)
+    if read_up_to < len(item.rstrip()):
+        return [f"The text is longer than the text encoder reads: only its first {read_up_to} characters "
+                f"(of {len(item)}) were used."]
+    return []
+
+
+def image_widget():
+    import gradio as gr
+
+    # Not mirrored: a mirrored capture would hand the model a flipped picture.
+    return gr.Image(sources=["webcam", "upload"], type="filepath", label="Show it (webcam or a picture)", height=220,
+                    elem_id="image-input", webcam_options=gr.WebcamOptions(
+                        mirror=False, constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+
+
+def audio_widget():
+    import gradio as gr
+
+    return gr.Audio(sources=["microphone", "upload"], type="filepath", elem_id="audio-input",
+                    label=f"Say it (up to {inputs.MAX_AUDIO_SECONDS:.0f} s)")
+
+
+def text_widget():
+    import gradio as gr
+
+    return gr.Textbox(label="Type it (Enter fuses)", placeholder="e.g. “it's a seven”", lines=1, elem_id="text-input")
+
+
 @dataclass(frozen=True)
 class Modality:
     """Everything particular to one kind of input.
@@ -58,6 +113,10 @@ class Modality:
     pool_frames: the model averages ``config["audio_pool"]`` consecutive tokens first (long sequences).
     positional: with a fixed token count, each position gets its own projection (image grids).
     explain: (Tokens, row, weights (T,), model config) -> JSON-ready token weights for ``Prediction``.
+    view: (canonical input, Tokens, row) -> what the page and the report draw on (``Prediction.views``).
+    encoded_notes: (canonical input, Tokens, row) -> notes for the user once encoded (e.g. text cut short).
+    widget: () -> the Gradio input component the page shows for it (None: not on the page).
+    corruption: what ``corrupt`` does, as the page's slider says it.
     color: how the page draws it.
     """
 
@@ -71,6 +130,10 @@ class Modality:
     pool_frames: bool = False
     positional: bool = False
     explain: Callable = explain_weights
+    view: Callable = view_input
+    encoded_notes: Callable = no_notes
+    widget: Callable | None = None
+    corruption: str = "corruption"
     color: str = "#7F7F7F"
 
 
@@ -130,12 +193,15 @@ def build_text(options: dict, name: str, device):
 
 
 register_modality(Modality(
-    "image", inputs.decode_image, corrupt.corrupt_image, positional=True, explain=explain_image, color="#4C72B0",
+    "image", inputs.decode_image, corrupt.corrupt_image, positional=True, explain=explain_image, view=view_image,
+    widget=image_widget, corruption="noise + blur", color="#4C72B0",
     encoder={"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15}, dim=192,
     build=build_image))
 register_modality(Modality(
-    "audio", inputs.decode_audio, corrupt.corrupt_audio, pool_frames=True, explain=explain_audio, color="#DD8452",
+    "audio", inputs.decode_audio, corrupt.corrupt_audio, pool_frames=True, explain=explain_audio, view=view_audio,
+    widget=audio_widget, corruption="noise", color="#DD8452",
     encoder={"name": "whisper-base", "layers": 4}, dim=512, build=build_audio))
 register_modality(Modality(
-    "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text, color="#55A868",
+    "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text,
+    encoded_notes=text_notes, widget=text_widget, corruption="typos", color="#55A868",
     encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import modalities as registry
@@ -70,8 +69,9 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
 class Prediction:
     """One prediction and its explanations, as plain Python.
 
-    ``to_dict`` is the JSON the CLI prints and the API returns. ``views`` holds what the page draws
-    on (decoded image, the network's input crop, the 16-kHz waveform) and is not serialised.
+    ``to_dict`` is the JSON the CLI prints and the API returns. ``views`` holds, per modality, what the
+    page draws on (``Modality.view``: the decoded photo and the network's crop, the 16-kHz waveform, the
+    text) and is not serialised.
     """
 
     label: str
@@ -85,7 +85,7 @@ class Prediction:
     subsets: list[dict]
     timings_ms: dict[str, float]
     notes: list[str] = field(default_factory=list)
-    views: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    views: dict[str, dict] = field(default_factory=dict, repr=False)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -185,17 +185,13 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         p = out.unimodal_logits[m][row].softmax(-1)
         unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6)}
 
-    notes = []
-    token_weights = {}
+    notes, token_weights, views = [], {}, {}
     for m in present:
-        if m not in out.token_weights:
-            continue
-        token_weights[m] = registry.modality(m).explain(tokens[m], row, out.token_weights[m][row], fusion.config)
-    if "text" in items and tokens["text"].token_spans:
-        read_up_to = max((end for _, end in tokens["text"].token_spans[row]), default=0)
-        if read_up_to < len(items["text"].rstrip()):
-            notes.append(f"The text is longer than the text encoder reads: only its first {read_up_to} characters "
-                         f"(of {len(items['text'])}) were used.")
+        kind = registry.modality(m)
+        if m in out.token_weights:
+            token_weights[m] = kind.explain(tokens[m], row, out.token_weights[m][row], fusion.config)
+        views[m] = kind.view(items[m], tokens[m], row)
+        notes += kind.encoded_notes(items[m], tokens[m], row)
 
     subsets = []
     for kept, subset_probs in out.subset_probs.items():
@@ -203,16 +199,6 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
             p = subset_probs[row]
             subsets.append({"modalities": list(kept), "label": labels[int(p.argmax())],
                             "prob": round(float(p.max()), 6)})
-
-    views = {}
-    if "image" in items:
-        views["image"] = items["image"]
-        if tokens["image"].crops:  # hf: backbones have no crop of their own to show
-            views["image_input"], views["image_field"] = tokens["image"].crops[row]
-    if "audio" in items:
-        views["audio"] = items["audio"][1]
-    if "text" in items:
-        views["text"] = items["text"]
 
     return Prediction(
         label=label, probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
@@ -77,8 +78,8 @@ def upload_path(value) -> str | None:
 
 
 def with_paths(given: dict) -> dict:
-    """``FusionService.present``'s dict with every upload replaced by its file path."""
-    return {m: v if m == "text" else upload_path(v) for m, v in given.items()}
+    """``FusionService.present``'s dict with every upload (a modality whose inputs are files) as its path."""
+    return {m: upload_path(v) if registry.modality(m).files else v for m, v in given.items()}
 
 
 def log_request(kind: str, strategy: str, given: list[str], outcome: str, started: float) -> None:
@@ -117,62 +118,70 @@ class FusionService:
             raise FileNotFoundError(f"No model found; expected folders like {DEFAULT_MODEL}.")
         self.models: dict[str, LoadedModel] = {name: load_model(path, device) for name, path in model_paths.items()}
         self.default = next(iter(self.models))
+        # The page's inputs: the default model's modalities that have a widget, in the model's order.
+        self.modalities = tuple(m for m in self.models[self.default].fusion.modalities if registry.modality(m).widget)
         self.reports = tempfile.TemporaryDirectory(prefix="fusion-lens-reports-")  # removed with the service
 
     @property
     def device(self):
         return self.models[self.default].device
 
-    @staticmethod
-    def present(image, audio, text, use=(True, True, True)) -> dict:
+    def present(self, values: dict, uses: dict | None = None) -> dict:
         """{modality: value} of the inputs that are present and ticked ("use" boxes); uploads still unread."""
-        values = dict(zip(("image", "audio", "text"), (image, audio, text)))
-        return {m: v for (m, v), on in zip(values.items(), use)
-                if on and v is not None and not (m == "text" and not str(v).strip())}
+        return {m: v for m, v in values.items() if (uses or {}).get(m, True) and v is not None
+                and not (isinstance(v, str) and not v.strip())}
 
-    def run(self, strategy: str, given: dict, corruption=(0.0, 0.0, 0.0), webcam_live: bool = False) -> Prediction:
+    def request(self, args: tuple) -> tuple[dict, dict, tuple]:
+        """A page event's positional inputs: per modality of ``self.modalities`` its value, then its "use"
+        box, then its corruption severity, then any extras -> (present inputs, {modality: severity}, extras).
+        """
+        n = len(self.modalities)
+        values, uses, severities = (dict(zip(self.modalities, args[i * n:(i + 1) * n])) for i in range(3))
+        return self.present(values, uses), severities, tuple(args[3 * n:])
+
+    def run(self, strategy: str, given: dict, corruption: dict | None = None, webcam_live: bool = False
+            ) -> Prediction:
         """``given`` from ``present`` -> the prediction of ``strategy`` (unknown names: the default)."""
         model = self.models.get(strategy) or self.models[self.default]
         if not given:
             raise InputError(WEBCAM_NOT_CAPTURED if webcam_live else
-                             "Nothing to fuse yet: take a picture, record a number or type some text "
-                             "(and keep its “use” box ticked).")
-        p = predict(model, **with_paths(given), corruption=dict(zip(("image", "audio", "text"), corruption)))
+                             "Nothing to fuse yet: give at least one input (take a picture, record a number or "
+                             "type some text) and keep its “use” box ticked.")
+        p = predict(model, **with_paths(given), corruption=corruption)
         if webcam_live and "image" not in given:
             p.notes.insert(0, WEBCAM_NOT_CAPTURED + " Only the other inputs were used.")
         return p
 
-    def fuse(self, strategy, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
-             corrupt_text, webcam_live=False, quiet_when_empty=False):
-        """The Fuse button, Enter and the sliders -> (top-3, notes, counted, maps, words, what-if).
+    def fuse(self, strategy: str, *args, quiet_when_empty: bool = False):
+        """The Fuse button, Enter and the sliders: (strategy, values, uses, severities, webcam_live) as in
+        ``request`` -> (top-3, notes, counted, maps, words, what-if).
 
-        ``webcam_live``: the page saw a running webcam without a captured photo. ``quiet_when_empty``: an
-        event that only re-runs a fusion (a slider, a "use" box) clears the result without a warning when
-        nothing is left to fuse.
+        ``webcam_live`` (the extra input): the page saw a running webcam without a captured photo.
+        ``quiet_when_empty``: an event that only re-runs a fusion (a slider, a "use" box) clears the result
+        without a warning when nothing is left to fuse.
         """
-        given = self.present(image, audio, text, (use_image, use_audio, use_text))
+        given, severities, extras = self.request(args)
+        webcam_live = bool(extras and extras[0])
         if quiet_when_empty and not given:
             return CLEARED
-        files = [m for m in given if m != "text"]
+        files = [m for m in given if registry.modality(m).files]
         hint = (f" To fuse the rest, remove the {' or '.join(files)} (the × on its box) or untick its “use” box."
                 if files else "")
-        p, _ = attempt("fuse", strategy, sorted(given), lambda: self.run(
-            strategy, given, (corrupt_image, corrupt_audio, corrupt_text), bool(webcam_live)),
-            warn=lambda message: gr.Warning(message + hint))
+        p, _ = attempt("fuse", strategy, sorted(given), lambda: self.run(strategy, given, severities, webcam_live),
+                       warn=lambda message: gr.Warning(message + hint))
         if p is None:
             return CLEARED
         timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {p.strategy} fusion."
         notes = "\n".join(f"- {note}" for note in p.notes)
         return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
-                counted_html(p), maps_html(p), words_html(p), what_if_html(p) if len(p.modalities) > 1 else "")
+                counted_html(p, self.modalities), maps_html(p), words_html(p),
+                what_if_html(p) if len(p.modalities) > 1 else "")
 
-    def report(self, strategy, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
-               corrupt_text):
-        """The "Download report" button: the same fusion as Fuse, written as a zip (JSON, maps, HTML),
-        shown in the (until then hidden) file box."""
-        given = self.present(image, audio, text, (use_image, use_audio, use_text))
-        p, _ = attempt("report", strategy, sorted(given), lambda: self.run(
-            strategy, given, (corrupt_image, corrupt_audio, corrupt_text)))
+    def report(self, strategy: str, *args):
+        """The "Download report" button: the same fusion as Fuse (inputs as in ``request``), written as a zip
+        (JSON, maps, HTML), shown in the (until then hidden) file box."""
+        given, severities, _ = self.request(args)
+        p, _ = attempt("report", strategy, sorted(given), lambda: self.run(strategy, given, severities))
         if p is None:
             return gr.update(value=None, visible=False)
         for old in Path(self.reports.name).iterdir():  # the page has fetched a report within minutes
@@ -180,24 +189,25 @@ class FusionService:
                 shutil.rmtree(old, ignore_errors=True)
         return gr.update(value=str(zip_report(p, tempfile.mkdtemp(dir=self.reports.name))), visible=True)
 
-    def fuse_example(self, image, audio, text):
-        """Clicking an example: the default strategy, every modality used, nothing corrupted."""
-        return self.fuse(self.default, image, audio, text, True, True, True, 0.0, 0.0, 0.0)
+    def fuse_example(self, *values):
+        """Clicking an example (a value per modality): the default strategy, every input used, none corrupted."""
+        n = len(self.modalities)
+        return self.fuse(self.default, *values, *[True] * n, *[0.0] * n)
 
-    @staticmethod
-    def examples(folder: Path) -> tuple[list[list], list[str]]:
-        """Rows of ``examples.csv`` (the manifest format) as [image, audio, text], and a label for each."""
+    def examples(self, folder: Path) -> tuple[list[list], list[str]]:
+        """Rows of ``examples.csv`` (the manifest format) as a value per modality, and a label for each."""
         manifest = folder / "examples.csv"
         if not manifest.is_file():
             return [], []
         rows = read_manifest(manifest)
         labels = []
         for row in rows:
-            given = [m for m in ("image", "audio", "text") if row[m]]
-            kind = "all three" if len(given) == 3 else " + ".join(given) + " only"
+            given = [m for m in self.modalities if row.get(m)]
+            every = "all " + ("three" if len(given) == 3 else str(len(given)))
+            kind = every if len(given) == len(self.modalities) else " + ".join(given) + " only"
             labels.append(f"{row['label']} · {kind}" if "conflict" not in (row["image"] or "")
                           else f"conflict · {row['image'].split('_')[-1][0]} shown, {row['label']} said and typed")
-        return [[row["image"], row["audio"], row["text"]] for row in rows], labels
+        return [[row.get(m) for m in self.modalities] for row in rows], labels
 
     def about_markdown(self) -> str:
         served = ", ".join(f"`{name}`" for name in self.models)
@@ -213,12 +223,11 @@ class FusionService:
         """The default model's evaluation plots from the model card's reports folder, with captions."""
         return [(str(p), p.stem) for p in sorted((MODELS_DIR / "reports" / self.default).glob("*.png"))]
 
-    def compare(self, image, audio, text, use_image, use_audio, use_text, corrupt_image, corrupt_audio,
-                corrupt_text):
-        """Every shipped strategy on the same inputs -> one HTML table."""
-        given = self.present(image, audio, text, (use_image, use_audio, use_text))
+    def compare(self, *args):
+        """Every served strategy on the same inputs (as in ``request``) -> one HTML table."""
+        given, severities, _ = self.request(args)
         predictions, _ = attempt("compare", "all", sorted(given), lambda: {
-            s: self.run(s, given, (corrupt_image, corrupt_audio, corrupt_text)) for s in self.models})
+            s: self.run(s, given, severities) for s in self.models})
         return compare_html(predictions) if predictions else ""
 
     def predict_digit(self, image=None, audio=None, text=None) -> dict:
@@ -233,7 +242,7 @@ class FusionService:
             The prediction as JSON: the label and its probabilities, each input's weight and Shapley
             contribution, what each input says alone, token weights, every subset's prediction and notes.
         """
-        given = self.present(image, audio, text)
+        given = self.present({"image": image, "audio": audio, "text": text})
         p, _ = attempt("api", self.default, sorted(given),
                        lambda: predict(self.models[self.default], **with_paths(given)), warn=gr.Error)
         return p.to_dict()
@@ -244,7 +253,7 @@ class FusionService:
         results: list[dict | None] = [None] * len(images)
         decoded, rows = [], []
         for i, (image, audio, text) in enumerate(zip(images, audios, texts)):
-            given = self.present(image, audio, text)
+            given = self.present({"image": image, "audio": audio, "text": text})
             inputs, _ = attempt("api_batch_decode", self.default, sorted(given),
                                 lambda given=given: decode_inputs(model.encoders, **with_paths(given)),
                                 warn=lambda message, i=i: results.__setitem__(i, {"error": message}))

@@ -139,18 +139,19 @@ def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(token weights over the network's input, the same weights over the matching part of your photo)."""
     if "image" not in p.views:
         return None, None
-    crop, weights = p.views.get("image_input"), p.token_weights.get("image")
+    view = p.views["image"]
+    crop, weights = view.get("crop"), p.token_weights.get("image")
     if crop is None or weights is None:
-        return crop, p.views["image"]
+        return crop, view["input"]
     grid = np.asarray(weights["weights"], dtype=np.float32)
     big = np.asarray(Image.fromarray(crop).resize((192, 192), Image.Resampling.NEAREST), dtype=np.float32)
     on_crop = 0.45 * big + 0.55 * heat_rgb(grid, 192, 192)
 
-    photo = Image.fromarray(p.views["image"])
+    photo = Image.fromarray(view["input"])
     scale = min(1.0, 320 / max(photo.size))  # blend at display size: a 12-MP photo would cost ~100 ms
     photo = np.asarray(photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))),
                                     Image.Resampling.BILINEAR), dtype=np.float32)
-    top, left, bottom, right = (int(round(v * scale)) for v in p.views["image_field"])
+    top, left, bottom, right = (int(round(v * scale)) for v in view["field"])
     heat = heat_rgb(grid, max(1, right - left), max(1, bottom - top))
     # The field can reach past the photo's edges (the digit is centred by mass): clip both sides alike.
     y0, x0 = max(top, 0), max(left, 0)
@@ -163,7 +164,7 @@ def image_maps(p: Prediction) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 def audio_svg(p: Prediction, sample_rate: int = 16000, bins: int = 240) -> str:
     """The recording's envelope with the per-token weights as shaded bands over time, and a seconds scale."""
-    wave = p.views["audio"]
+    wave = p.views["audio"]["input"]
     duration = max(len(wave) / sample_rate, 1e-3)
     chunks = np.array_split(wave, min(bins, len(wave)))
     peak = max(float(np.abs(wave).max()), 1e-6)
@@ -213,7 +214,7 @@ def maps_html(p: Prediction) -> str:
 def word_weights(p: Prediction) -> list[tuple[str, float | None]]:
     """The text's own words (split at whitespace) with their share of the token weight scaled to [0, 1];
     weights None when the strategy has none. Word pieces and punctuation fold into the word they are in."""
-    text = p.views.get("text", "")
+    text = p.views["text"]["input"] if "text" in p.views else ""
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     weights = p.token_weights.get("text")
     if not weights or "spans" not in weights:

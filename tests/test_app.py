@@ -73,7 +73,7 @@ def test_a_page_file_payload_is_read_from_its_path(service):
 
 
 def test_notes_for_a_webcam_without_photo_and_for_text_the_encoder_cuts(service):
-    out = service.fuse(service.default, None, None, "seven", True, True, True, 0, 0, 0, webcam_live=True)
+    out = service.fuse(service.default, None, None, "seven", True, True, True, 0, 0, 0, True)  # webcam_live
     assert "no photo was taken" in out[1]
     long = service.fuse(service.default, None, None, "blah " * 390 + "the answer is three", True, True, True, 0, 0, 0)
     assert "only its first" in long[1]

@@ -112,15 +112,6 @@ def test_log_mel_matches_transformers_feature_extractor():
     assert np.abs(ours - expected).max() <= 1e-3
 
 
-def test_encode_padded30_is_the_full_window(encoder):
-    wave = speech_like(1.0)
-    full = encoder.encode_padded30([(SR, wave)])
-    assert full.values.shape == (1, 1500, encoder.dim) and bool(full.mask.all())
-    with torch.inference_mode():
-        expected = encoder(log_mel(torch.from_numpy(padded30(wave))[None]))
-    torch.testing.assert_close(full.values, expected)
-
-
 def check_tokens(tokens, seconds: float):
     assert tokens.values.dtype == torch.float32 and tokens.values.shape[-1] == 512
     assert tokens.mask.dtype == torch.bool and tokens.mask.shape == tokens.values.shape[:2]

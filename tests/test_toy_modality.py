@@ -66,11 +66,17 @@ def build_vector(options: dict, name: str, device) -> VectorEncoder:
     return VectorEncoder(device=device, **options)
 
 
+def vector_widget():
+    import gradio as gr
+
+    return gr.Textbox(label="Numbers, separated by spaces", elem_id="vector-input")
+
+
 @pytest.fixture
 def vector_modality():
     registered = register_modality(Modality("vector", decode_vector, corrupt_vector, files=False,
                                             encoder={"name": "random-features"}, dim=VectorEncoder.dim,
-                                            build=build_vector))
+                                            build=build_vector, widget=vector_widget, corruption="uniform noise"))
     yield registered
     unregister_modality("vector")
 
@@ -108,3 +114,14 @@ def test_a_registered_modality_trains_and_predicts(vector_modality, tmp_path):
     assert fusion.predict(model, vector="0.9 0.8 0.95 0.7", corruption={"vector": 0.5}).modalities == ["vector"]
     with pytest.raises(InputError, match="numbers separated by spaces"):
         fusion.predict(model, vector="high please")
+
+    # The page iterates over the registry too: the same model served, its inputs laid out from the widgets.
+    from app import build_demo
+    from fusion.serving import FusionService
+
+    service = FusionService({"toy": tmp_path / "model"}, device="cpu")
+    assert service.modalities == ("text", "vector")
+    label, info, counted, *_ = service.fuse("toy", "the values are high", "0.9 0.8 0.95", True, True, 0.0, 0.0)
+    assert max(label, key=label.get) == "high" and "vector" in counted and "text" in counted
+    labels = [c["props"].get("label") for c in build_demo(service).config["components"]]
+    assert "Numbers, separated by spaces" in labels and "vector: uniform noise" in labels

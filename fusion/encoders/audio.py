@@ -14,7 +14,7 @@ for two thirds of the work. The encoder variables are mapped once onto transform
 Whisper always encodes a 30-s window; here each clip is encoded over its real length only (its mel
 frames, the positional table cut to match, a key-padding mask across a batch), which is ~10× less
 work for a 3-s clip and leaves the tokens of the real audio free of attention to padded silence.
-``encode_padded30`` keeps the standard 30-s pass as a baseline.
+``bench/latency.py`` keeps the standard 30-s pass as its baseline.
 """
 
 from __future__ import annotations
@@ -277,20 +277,3 @@ class WhisperAudioEncoder(Encoder):
             hidden = self(mel, mask).float()
         values = hidden * mask.unsqueeze(-1)
         return Tokens(values, mask, masked_mean(values, mask), seconds_per_token=SECONDS_PER_TOKEN)
-
-    @torch.inference_mode()
-    def encode_padded30(self, batch: list) -> Tokens:
-        """The standard Whisper pass (benchmark baseline): every clip padded to 30 s -> (B, 1500, D).
-
-        Features are those of transformers' ``WhisperFeatureExtractor`` (zero padding to 480000
-        samples, peak over all 3000 frames); all 1500 tokens are marked real.
-        """
-        waveforms = torch.zeros(len(batch), N_SAMPLES_30S)
-        for row, item in enumerate(batch):
-            clip = load_audio(item)
-            waveforms[row, :len(clip)] = torch.from_numpy(clip)
-        mel = log_mel(waveforms.to(self.device))
-        with self.autocast():
-            values = self(mel).float()
-        mask = torch.ones(values.shape[:2], dtype=torch.bool, device=self.device)
-        return Tokens(values, mask, values.mean(1), seconds_per_token=SECONDS_PER_TOKEN)
