@@ -12,6 +12,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "not root: cannot apt-get install ${missing[*]}; tests that need them skip and say why" >&2
   fi
 fi
-python -m pip install -q -r requirements-dev.txt
+python -m pip install -q -r requirements.txt -r requirements-dev.txt
 ruff check .
 python -m pytest "$@"

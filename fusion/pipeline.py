@@ -18,7 +18,16 @@ from .errors import CheckpointError
 from .inputs import decode_inputs
 from .model import FusionModel
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+
+def find_assets() -> Path:
+    """The shipped models and examples: inside the installed package (a wheel puts them in ``fusion/assets``),
+    else beside it (a checkout or a Space folder)."""
+    here = Path(__file__).resolve().parent
+    return here / "assets" if (here / "assets" / "models").is_dir() else here.parent / "assets"
+
+
+ASSETS_DIR = find_assets()
+MODELS_DIR = ASSETS_DIR / "models"
 # The shipped strategy that did best on the robustness and conflict tests (assets/models/README.md).
 DEFAULT_STRATEGY = "attention"
 DEFAULT_MODEL = MODELS_DIR / f"digits-{DEFAULT_STRATEGY}"
