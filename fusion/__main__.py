@@ -1,4 +1,4 @@
-"""Command line: ``python -m fusion {predict,data,train,evaluate,summarize} ...`` (``--help`` on each)."""
+"""Command line: ``python -m fusion {predict,data,train,evaluate,space,push,summarize} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -95,6 +95,23 @@ def cmd_summarize(args) -> int:
     return 0
 
 
+def cmd_space(args) -> int:
+    from .space import build_space, push_space
+
+    folder = build_space(args.dir, title=args.title)
+    print(f"wrote the Space folder {folder} (cd there and run `python app.py` to try it)")
+    if args.push:
+        print(f"pushed: {push_space(folder, args.push, private=args.private)}")
+    return 0
+
+
+def cmd_push(args) -> int:
+    from .model import FusionModel
+
+    print(f"pushed: {FusionModel.from_pretrained(args.model).push_to_hub(args.repo, private=args.private)}")
+    return 0
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), like every other user error."""
 
@@ -176,6 +193,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache")
     p.add_argument("--device")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("space", help="write a Hugging Face Space folder (app, package, models, front matter, LFS "
+                       "attributes) and optionally upload it")
+    p.add_argument("dir", help="a new or empty folder")
+    p.add_argument("--push", metavar="USER/NAME", help="then create the Space and upload the folder (token from "
+                   "HF_TOKEN or `hf auth login`)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--title", default="Fusion Lens")
+    p.set_defaults(run=cmd_space)
+
+    p = sub.add_parser("push", help="upload a model folder to the Hugging Face Hub with a generated model card")
+    p.add_argument("model", help="a model folder")
+    p.add_argument("repo", metavar="USER/NAME")
+    p.add_argument("--private", action="store_true")
+    p.set_defaults(run=cmd_push)
 
     p = sub.add_parser("summarize", help="one markdown table from several evaluation reports")
     p.add_argument("reports", nargs="+", help="report folders written by `evaluate`")

@@ -188,10 +188,20 @@ class FusionModel(nn.Module):
         save_file(state, folder / WEIGHTS_NAME, metadata={"format": "pt"})
         return folder
 
+    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False) -> str:
+        """Upload this model with a generated model card (``fusion.hub.push_model``) -> the repository URL."""
+        from .hub import push_model
+
+        return push_model(self, repo_id, token=token, private=private)
+
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device=None) -> FusionModel:
-        """Load a model folder (JSON + safetensors only; pickles and paths leaving the folder are refused)."""
-        folder = Path(folder)
+    def from_pretrained(cls, folder: str | Path, device=None, revision: str | None = None) -> FusionModel:
+        """Load a model folder, or a hub repository id "user/name" (at ``revision``) through the local hub
+        cache (downloading only when allowed). JSON + safetensors only; pickles and paths leaving the folder
+        are refused."""
+        from .hub import download_model, is_repo_id
+
+        folder = download_model(folder, revision) if is_repo_id(folder) else Path(folder)
         config_path = folder / CONFIG_NAME
         if not config_path.is_file():
             pickles = [p.name for p in folder.glob("*") if p.suffix in PICKLE_SUFFIXES] if folder.is_dir() else []

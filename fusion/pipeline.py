@@ -52,13 +52,14 @@ class LoadedModel:
 
 
 def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
-    """Load a model folder (None = the shipped default) and its encoders on ``device``.
+    """Load a model folder or hub repository id (None = the shipped default) and its encoders on ``device``.
 
     Encoders are cached per (modality, spec, device), so several models share one set.
     """
-    path = Path(path) if path is not None else DEFAULT_MODEL
+    path = path if path is not None else DEFAULT_MODEL
     device = resolve_device(device)
     fusion = FusionModel.from_pretrained(path, device=device)
+    path = Path(path)
     encoders = {}
     for modality, spec in fusion.config["encoders"].items():
         try:

@@ -71,3 +71,14 @@ def app_server():
     app = RunningApp()
     yield app
     app.stop()
+
+
+@pytest.fixture
+def recording_api(monkeypatch):
+    """huggingface_hub's HfApi replaced by ``RecordingApi`` (nothing leaves the machine) -> its call list."""
+    import huggingface_hub
+    from corpus import RecordingApi
+
+    RecordingApi.calls = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    return RecordingApi.calls

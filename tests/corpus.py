@@ -197,3 +197,22 @@ def wait_until_serving(process, url: str, timeout: float = 180.0) -> bool:
             pass
         time.sleep(0.25)
     return False
+
+
+class RecordingApi:
+    """Stands in for huggingface_hub's ``HfApi``: records the calls, and the files an upload would send
+    ({path in the folder: bytes}), instead of making them. ``calls`` is reset by the ``recording_api`` fixture."""
+
+    calls: list = []
+
+    def __init__(self, token=None):
+        self.calls.append(("HfApi", token, {}))
+
+    def create_repo(self, repo_id, **options):
+        self.calls.append(("create_repo", repo_id, options))
+        return f"https://huggingface.co/{'spaces/' if options.get('repo_type') == 'space' else ''}{repo_id}"
+
+    def upload_folder(self, repo_id, folder_path, **options):
+        files = {str(p.relative_to(folder_path)): p.read_bytes() for p in Path(folder_path).rglob("*") if p.is_file()}
+        self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
+        return f"https://huggingface.co/{repo_id}/commit/0"

@@ -58,7 +58,7 @@ def padded30(wave: np.ndarray) -> np.ndarray:
 def ctranslate2_folder(name: str, tmp_path):
     """A CTranslate2 model folder for one size: the package's own, or its split model.bin joined."""
     weights = WHISPER_MODELS[name]
-    files = weights.files()
+    files = weights.package_files()
     if len(files) == 1:
         return str(files[0].parent)
     folder = tmp_path / name
@@ -218,7 +218,7 @@ def test_weights_cache_is_built_and_reused(monkeypatch, tmp_path):
 def test_corrupted_weight_file_is_refused(name, tmp_path):
     weights = WHISPER_MODELS[name]
     copy = tmp_path / "model.bin"
-    shutil.copy(weights.files()[-1], copy)
+    shutil.copy(weights.package_files()[-1], copy)
     with copy.open("r+b") as f:
         f.seek(copy.stat().st_size // 2)
         byte = f.read(1)

@@ -10,7 +10,7 @@ from PIL import Image
 from fusion.encoders import DEFAULT_DIMS, DEFAULT_SPECS, load_encoder, load_encoders
 from fusion.encoders.base import WeightChecksumError, verify_sha256
 from fusion.encoders.image import WEIGHTS_SHA256, EfficientNetImageEncoder, to_rgb_array
-from fusion.encoders.text import MiniLMTextEncoder, minilm_folder
+from fusion.encoders.text import MiniLMTextEncoder, packaged_files
 
 IMAGENET_DAISY = 985
 
@@ -43,7 +43,7 @@ def test_image_tokens_from_an_inner_block(image_encoder):
 
 def test_minilm_pooled_matches_sentence_transformers(text_encoder):
     st = pytest.importorskip("sentence_transformers")
-    model = st.SentenceTransformer(str(minilm_folder()), device="cpu", local_files_only=True)
+    model = st.SentenceTransformer(str(packaged_files()[0].parent), device="cpu", local_files_only=True)
     texts = ["seven", "it's a seven, I think", "The quick brown fox jumps over the lazy dog."]
     expected = torch.as_tensor(model.encode(texts, normalize_embeddings=False))
     pooled = text_encoder.encode(texts).pooled

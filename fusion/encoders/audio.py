@@ -31,7 +31,7 @@ from scipy.signal import resample_poly
 from torchaudio.functional import melscale_fbanks
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .base import Encoder, Tokens, cache_dir, masked_mean, resolve_device, verify_sha256
+from .base import Encoder, Tokens, cache_dir, masked_mean, resolve_device
 from .ctranslate2_reader import read_ctranslate2
 from .whisper_weights import N_MELS, WHISPER_MODELS, WhisperWeights  # noqa: F401 (re-exported)
 
@@ -87,26 +87,24 @@ def convert_ct2_encoder(variables: dict[str, np.ndarray]) -> dict[str, torch.Ten
 
 def whisper_encoder_state_dict(name: str) -> dict[str, torch.Tensor]:
     """All encoder weights of one ``WHISPER_MODELS`` size, from the safetensors cache, else converted
-    from the packaged model.bin.
+    from its model.bin (the hub cache's or the packaged parts, sha-checked).
 
-    The cache records the sha256 of the files it came from, so a changed package is converted again.
+    The cache records the sha256 of the model.bin it came from, so a changed file is converted again.
     """
     weights = WHISPER_MODELS[name]
     path = cache_dir() / f"{name}-encoder.safetensors"
     if path.is_file():
         try:
             with safe_open(path, framework="pt") as cached:
-                if (cached.metadata() or {}).get("source_sha256") == weights.source_sha256:
+                if (cached.metadata() or {}).get("source_sha256") == weights.sha256:
                     return {key: cached.get_tensor(key) for key in cached.keys()}
         except (OSError, SafetensorError):  # an unreadable cache is simply rebuilt
             pass
-    files = [verify_sha256(file, digest, weights.requirement)
-             for file, (_, _, digest) in zip(weights.files(), weights.parts)]
-    state = convert_ct2_encoder(read_ctranslate2(*files))
+    state = convert_ct2_encoder(read_ctranslate2(*weights.files()))
     # Written beside the target and renamed, so an interrupted run never leaves a half-written cache.
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: concurrent first runs
     try:
-        save_file(state, temp, metadata={"source_sha256": weights.source_sha256})
+        save_file(state, temp, metadata={"source_sha256": weights.sha256})
         os.replace(temp, path)
     except OSError:
         pass  # a read-only cache folder only means converting again next time

