@@ -227,3 +227,15 @@ def test_corrupted_weight_file_is_refused(name, tmp_path):
     package = weights.parts[-1][0].replace("_", "-")
     with pytest.raises(WeightChecksumError, match=package):
         verify_sha256(copy, weights.parts[-1][2], weights.requirement)
+
+
+@pytest.mark.parametrize("rate", [44101, 7919, 96001])
+def test_a_rate_sharing_little_with_16k_is_resampled_as_its_nearest_100_hz(rate):
+    """torchaudio's kernel would be rate × 16000 / gcd² floats (2.8 GB for 44,101 Hz): such rates are
+    resampled as the nearest multiple of 100 Hz instead, a speed change under 0.5 %."""
+    t = np.arange(int(rate * 2.0)) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    out = load_audio((rate, tone))
+    assert abs(len(out) - 32000) / 32000 < 0.005
+    spectrum = np.abs(np.fft.rfft(out))
+    assert abs(np.argmax(spectrum) * SR / len(out) - 440) < 440 * 0.005

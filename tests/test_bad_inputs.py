@@ -24,6 +24,7 @@ from corpus import (
     wav,
     wav_claiming_hours,
 )
+from PIL import Image
 
 import fusion
 from fusion.inputs import load_audio
@@ -177,3 +178,17 @@ def test_still_serving_after_everything(model, tmp_path):
     digit().save(path)
     p = fusion.predict(model, image=path, audio=(RATE, TONE), text="it's a seven")
     assert p.modalities == ["image", "audio", "text"] and p.label in LABELS
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tiff"])  # torchvision's decoder, PIL's
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(suffix, tmp_path):
+    from fusion.inputs import load_image
+
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :20] = 255  # the left half white, as the sensor saw it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display", what a phone held upright writes
+    Image.fromarray(stored).save(tmp_path / f"photo{suffix}", exif=exif)
+    upright = load_image(tmp_path / f"photo{suffix}")
+    assert upright.shape == (40, 20, 3)
+    assert upright[:18].mean() > 200 and upright[22:].mean() < 50  # the white half is now on top
