@@ -232,9 +232,13 @@ def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConf
     return {"best_val": best_score, "log": log}
 
 
-def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures, by_label: dict,
-        cfg: TrainConfig, seed: int, label: str = "") -> tuple[dict, float, list]:
-    """One training run from the model's current weights; returns (best state, its val score, epoch log)."""
+def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures | None, by_label: dict,
+        cfg: TrainConfig, seed: int, label: str = "", on_epoch=None) -> tuple[dict, float, list]:
+    """One training run from the model's current weights; returns (best state, its val score, epoch log).
+
+    val_split None: no validation (nor early stop); the last weights are returned, with score None.
+    on_epoch: called with each epoch's log entry instead of printing it and drawing progress bars.
+    """
     from tqdm import tqdm
 
     torch.manual_seed(seed)
@@ -257,7 +261,8 @@ def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures
         order = list(range(len(train_split.labels)))
         rng.shuffle(order)
         started, total_loss = time.time(), 0.0
-        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"{label}epoch {epoch + 1}", leave=False):
+        for start in tqdm(range(0, len(order), cfg.batch_size), desc=f"{label}epoch {epoch + 1}", leave=False,
+                          disable=on_epoch is not None):
             tokens, y, targets, clean_rows = make_batch(train_split, order[start:start + cfg.batch_size], model, cfg,
                                                         rng, by_label)
             loss = loss_fn(model, tokens, y, targets, clean_rows, cfg)
@@ -269,19 +274,31 @@ def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures
             if averaged:
                 averaged.update_parameters(model)
             total_loss += loss.item() * len(y)
+        entry = {"epoch": epoch + 1, "loss": round(total_loss / len(order), 4)}
+        if val_split is None:
+            log.append(entry)
+            if on_epoch is not None:
+                on_epoch(entry)
+            continue
         scores = validation_score(evaluated, val_split)
         score = float(np.mean(list(scores.values())))
-        entry = {"epoch": epoch + 1, "loss": round(total_loss / len(order), 4), "val_mean_subset_acc": round(score, 4),
-                 "val": {subset: round(acc, 4) for subset, acc in scores.items()},
-                 "seconds": round(time.time() - started, 1)}
+        entry.update({"val_mean_subset_acc": round(score, 4), "val": {subset: round(acc, 4) for subset, acc in
+                                                                      scores.items()},
+                      "seconds": round(time.time() - started, 1)})
         log.append(entry)
-        print(json.dumps(entry), flush=True)
+        if on_epoch is None:
+            print(json.dumps(entry), flush=True)
+        else:
+            on_epoch(entry)
         if score > best_score:
             best_score, stale = score, 0
             best = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
         else:
             stale += 1
             if stale >= cfg.patience:
-                print(f"early stop: no val improvement for {cfg.patience} epochs", flush=True)
+                if on_epoch is None:
+                    print(f"early stop: no val improvement for {cfg.patience} epochs", flush=True)
                 break
+    if val_split is None:
+        return {k: v.detach().clone() for k, v in evaluated.state_dict().items()}, None, log
     return best, best_score, log

@@ -1,0 +1,364 @@
+"""Teach your own classes: a few examples per class, a fusion head trained on the frozen encoders' tokens.
+
+A ``Project`` is one person's task: 2-10 named classes, examples (any non-empty subset of the modalities,
+files copied into the project's own folder), their tokens (encoded once, when the example is added, into
+the project's feature cache) and, once trained, a ``FusionModel`` with a ``TeachReport``: cross-validated
+accuracy for every subset of modalities and each modality's mean weight per class. What makes a few
+examples enough: the encoders are pretrained and frozen, and the head is small (d_model 64), strongly
+regularised (weight decay, dropout, modality dropout) and trained for a fixed 150 steps.
+
+A project travels as a zip (``save_zip`` / ``Project.from_zip``): ``model/`` (config, safetensors, model
+card), ``examples/`` and ``manifest.csv`` in the CLI's manifest format, so ``python -m fusion train
+--manifest project.zip`` and ``fusion.load_model("project.zip")`` read it too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import modalities as registry
+from .config import TrainConfig
+from .data.manifest import read_manifest, write_manifest
+from .errors import InputError, ManifestError
+from .features import FeatureCache
+from .inputs import decode_inputs
+
+MIN_CLASSES, MAX_CLASSES = 2, 10
+MAX_EXAMPLES_PER_CLASS = 40
+MAX_TRAIN_SECONDS = 90
+MAX_NAME_CHARS = 40
+MAX_ARCHIVE_BYTES = 400 * 2**20  # uncompressed: 400 examples of at most a few MB each
+# Few examples: a narrow, strongly regularised head, trained for a fixed number of steps (no examples
+# to spare for validation).
+FEW_SHOT = TrainConfig(batch_size=16, lr=3e-3, weight_decay=0.05, ema_decay=0.0, reliability=0.0,
+                       corrupted_copies=False)
+FEW_SHOT_WIDTH = 64
+FEW_SHOT_STEPS = 150
+
+
+@dataclass
+class Example:
+    """One taught example: its class and the inputs it has (file paths inside the project, or the text)."""
+
+    id: int
+    label: str
+    inputs: dict[str, str]  # {modality: file path or text}
+
+
+@dataclass
+class TeachReport:
+    """What training found. cv_accuracy: {"image+text": accuracy on held-out examples (None: too few to
+    hold any out)}; weights: {class: {modality: mean weight}}; seconds: training time."""
+
+    cv_accuracy: dict[str, float | None]
+    weights: dict[str, dict[str, float]]
+    seconds: float
+    folds: int
+    examples: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Project:
+    """One person's taught task. ``encoders``: the frozen encoders to use ({modality: Encoder}, shared)."""
+
+    def __init__(self, encoders: dict, specs: dict, dims: dict, image_positions: int = 0, folder=None):
+        self.encoders, self.specs, self.dims, self.image_positions = encoders, specs, dims, image_positions
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="fusion-teach-"))
+        (self.folder / "examples").mkdir(parents=True, exist_ok=True)
+        self.cache = FeatureCache(self.folder / ".features", encoders)
+        self.classes: list[str] = []
+        self.examples: list[Example] = []
+        self.model = None
+        self.report: TeachReport | None = None
+        self.next_id = 0
+
+    @classmethod
+    def like(cls, loaded, folder=None) -> Project:
+        """A new project with the encoders of a ``LoadedModel`` (the shipped model's, already in memory)."""
+        config = loaded.fusion.config
+        return cls(loaded.encoders, config["encoders"], config["encoder_dims"], config.get("image_positions", 0),
+                   folder)
+
+    # ------------------------------------------------------------ classes and examples
+
+    def add_class(self, name: str) -> str:
+        name = " ".join(str(name or "").split())
+        if not name:
+            raise InputError("Give the class a name first.")
+        if len(name) > MAX_NAME_CHARS:
+            raise InputError(f"A class name can have at most {MAX_NAME_CHARS} characters.")
+        if name in self.classes:
+            raise InputError(f"There is already a class called {name!r}.")
+        if len(self.classes) >= MAX_CLASSES:
+            raise InputError(f"At most {MAX_CLASSES} classes can be taught.")
+        self.classes.append(name)
+        return name
+
+    def remove_class(self, name: str) -> None:
+        for example in [e for e in self.examples if e.label == name]:
+            self.remove_example(example.id)
+        self.classes = [c for c in self.classes if c != name]
+
+    def count(self, label: str) -> int:
+        return sum(e.label == label for e in self.examples)
+
+    def add_example(self, label: str, **values) -> tuple[Example, list[str]]:
+        """Add an example of ``label`` from raw values (paths, arrays, text) -> (the example, notes).
+
+        Each value is decoded as a prediction would decode it (same limits and messages), file inputs are
+        copied into the project, and every modality is encoded now, so training reads cached tokens.
+        """
+        if label not in self.classes:
+            raise InputError("Choose the class this example belongs to (add a class first).")
+        if self.count(label) >= MAX_EXAMPLES_PER_CLASS:
+            raise InputError(f"{label!r} has {MAX_EXAMPLES_PER_CLASS} examples, the most a class can have.")
+        given = {m: v for m, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+        given = {m: v for m, v in given.items() if m in self.encoders}
+        if not given:
+            raise InputError("An example needs at least one input: a picture, a recording or a text.")
+        _, notes = decode_inputs(self.encoders, **given)  # refuses what a prediction would refuse
+        example = Example(self.next_id, label, {})
+        for m, value in given.items():
+            if registry.modality(m).files:
+                source = Path(value)
+                target = self.folder / "examples" / f"{example.id:04d}-{m}{source.suffix.lower()}"
+                shutil.copyfile(source, target)
+                example.inputs[m] = str(target)
+            else:
+                example.inputs[m] = str(value)
+            self.cache.tokens(m, [example.inputs[m]])
+        self.next_id += 1
+        self.examples.append(example)
+        return example, notes
+
+    def remove_example(self, example_id: int) -> None:
+        for example in [e for e in self.examples if e.id == example_id]:
+            for m, value in example.inputs.items():
+                if registry.modality(m).files:
+                    Path(value).unlink(missing_ok=True)
+        self.examples = [e for e in self.examples if e.id != example_id]
+
+    def modalities(self) -> list[str]:
+        return [m for m in registry.names() if any(m in e.inputs for e in self.examples)]
+
+    # ------------------------------------------------------------ training
+
+    def split(self, examples: list[Example], modalities: list[str]):
+        """Cached tokens of ``examples`` as the training code's ``SplitFeatures`` (clean inputs only)."""
+        from .train import SplitFeatures
+
+        clean = {}
+        for m in modalities:
+            have = [i for i, e in enumerate(examples) if m in e.inputs]
+            tokens = self.cache.tokens(m, [examples[i].inputs[m] for i in have])
+            clean[m] = [None] * len(examples)
+            for i, t in zip(have, tokens):
+                clean[m][i] = t
+        labels = torch.tensor([self.classes.index(e.label) for e in examples])
+        return SplitFeatures(labels, clean, {}, {})
+
+    def fit(self, examples: list[Example], strategy: str, seed: int, deadline: float):
+        """A fusion head trained on ``examples`` (until they fit, or the deadline) -> FusionModel."""
+        from .encoders import normalize_spec
+        from .model import FusionModel, default_config
+        from .train import fit, seed_everything
+
+        modalities = self.modalities()
+        seed_everything(seed)
+        config = default_config(self.classes, strategy, encoders={m: normalize_spec(self.specs[m]) for m in modalities},
+                                encoder_dims={m: self.dims[m] for m in modalities}, d_model=FEW_SHOT_WIDTH,
+                                image_positions=self.image_positions if "image" in modalities else 0)
+        model = FusionModel(config)
+        data = self.split(examples, modalities)
+        by_label = {c: {m: [i for i, e in enumerate(examples) if e.label == label and m in e.inputs]
+                        for m in modalities} for c, label in enumerate(self.classes)}
+
+        def stop_at_deadline(entry):
+            if time.monotonic() > deadline:
+                raise TimeoutError
+
+        epochs = max(10, math.ceil(FEW_SHOT_STEPS / math.ceil(len(examples) / FEW_SHOT.batch_size)))
+        cfg = replace(FEW_SHOT, fusion=strategy, seed=seed, epochs=epochs)
+        try:
+            state, _, _ = fit(model, data, None, by_label, cfg, seed, on_epoch=stop_at_deadline)
+        except TimeoutError:
+            state = None
+        if state is not None:
+            model.load_state_dict(state)
+        return model.eval()
+
+    def train(self, strategy: str = "attention", seed: int = 0, progress=None) -> TeachReport:
+        """Cross-validate (stratified folds over the examples) and train the final model on all of them.
+
+        progress: called with (fraction done, what is happening), e.g. Gradio's ``gr.Progress()``.
+        """
+        from .train import validation_score
+
+        short = [c for c in self.classes if self.count(c) == 0]
+        if len(self.classes) < MIN_CLASSES or short:
+            raise InputError(f"Teach at least {MIN_CLASSES} classes, each with at least one example"
+                             + (f" ({', '.join(short)} has none)." if short else "."))
+        progress = progress or (lambda fraction, desc=None: None)
+        started = time.monotonic()
+        deadline = started + MAX_TRAIN_SECONDS
+        folds = min(5, min(self.count(c) for c in self.classes))
+        modalities = self.modalities()
+        subsets = ["+".join(s) for n in range(1, len(modalities) + 1) for s in itertools.combinations(modalities, n)]
+        correct, counted, notes = dict.fromkeys(subsets, 0.0), dict.fromkeys(subsets, 0), []
+        if folds >= 2:
+            fold_of = {}
+            for label in self.classes:  # stratified: each class's examples dealt round the folds
+                for k, e in enumerate(e for e in self.examples if e.label == label):
+                    fold_of[e.id] = k % folds
+            for k in range(folds):
+                progress(k / (folds + 1), f"cross-validation, fold {k + 1} of {folds}")
+                held = [e for e in self.examples if fold_of[e.id] == k]
+                model = self.fit([e for e in self.examples if fold_of[e.id] != k], strategy, seed, deadline)
+                scores = validation_score(model, self.split(held, model.modalities))
+                for subset, accuracy in scores.items():
+                    n = sum(any(m in e.inputs for m in subset.split("+")) for e in held)  # as scored
+                    correct[subset] += accuracy * n
+                    counted[subset] += n
+        else:
+            notes.append("Cross-validation needs at least 2 examples of every class; add more to see accuracy.")
+        progress(folds / (folds + 1) if folds >= 2 else 0.5, "training on every example")
+        self.model = self.fit(self.examples, strategy, seed, deadline)
+        if time.monotonic() > deadline:
+            notes.append(f"Training stopped at the {MAX_TRAIN_SECONDS}-s limit; the model is usable but may "
+                         "be undertrained.")
+        self.report = TeachReport({s: correct[s] / counted[s] if counted[s] else None for s in subsets},
+                                  self.class_weights(), round(time.monotonic() - started, 2),
+                                  folds if folds >= 2 else 0, len(self.examples), notes)
+        progress(1.0, "done")
+        return self.report
+
+    @torch.no_grad()
+    def class_weights(self) -> dict[str, dict[str, float]]:
+        """Each modality's mean weight over the examples of each class that have every modality taught
+        (all examples when none has them all); concatenation's weights are its |Shapley| shares."""
+        from .features import collate
+
+        modalities = list(self.model.modalities)
+        full = [e for e in self.examples if all(m in e.inputs for m in modalities)] or self.examples
+        data = self.split(full, modalities)
+        tokens = {m: collate(data.clean[m], self.dims[m]) for m in modalities}
+        out = self.model({m: t for m, t in tokens.items() if t is not None}, contributions=True)
+        weights = out.modality_weights
+        if weights is None:
+            shares = out.contributions.abs()
+            weights = shares / shares.sum(1, keepdim=True).clamp_min(1e-9)
+        result = {}
+        for c, label in enumerate(self.classes):
+            rows = data.labels == c
+            if rows.any():
+                result[label] = {m: round(float(weights[rows, i].mean()), 4) for i, m in enumerate(modalities)}
+        return result
+
+    # ------------------------------------------------------------ as a zip
+
+    def save_zip(self, path: str | Path) -> Path:
+        """``path`` (a .zip): model/ (when trained), examples/, manifest.csv."""
+        from .hub import model_card
+
+        path = Path(path)
+        with tempfile.TemporaryDirectory(prefix="fusion-teach-zip-") as tmp:
+            root = Path(tmp)
+            rows = [{**{m: f"examples/{Path(v).name}" if registry.modality(m).files else v
+                        for m, v in e.inputs.items()}, "label": e.label} for e in self.examples]
+            write_manifest(root / "manifest.csv", rows)
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.write(root / "manifest.csv", "manifest.csv")
+                for e in self.examples:
+                    for m, value in e.inputs.items():
+                        if registry.modality(m).files:
+                            archive.write(value, f"examples/{Path(value).name}")
+                if self.model is not None:
+                    folder = self.model.save_pretrained(root / "model")
+                    (folder / "README.md").write_text(model_card(self.model.config))
+                    for file in sorted(folder.iterdir()):
+                        archive.write(file, f"model/{file.name}")
+        return path
+
+    @classmethod
+    def from_zip(cls, path: str | Path, loaded) -> tuple[Project, list[str]]:
+        """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded -> (project, notes)."""
+        from .model import FusionModel
+
+        project = cls.like(loaded)
+        unpacked = extract_archive(path, project.folder / "upload")
+        rows = read_manifest(unpacked / "manifest.csv")
+        notes = []
+        for row in rows:
+            if row["label"] not in project.classes:
+                project.add_class(row["label"])
+            project.add_example(row["label"], **{m: row[m] for m in registry.names() if row.get(m)})
+        if (unpacked / "model" / "config.json").is_file():
+            model = FusionModel.from_pretrained(unpacked / "model")
+            if model.labels == project.classes:
+                project.model = model.eval()
+            else:
+                notes.append("The zip's model was trained on other classes than its examples: train again.")
+        shutil.rmtree(unpacked, ignore_errors=True)
+        return project, notes
+
+    def close(self) -> None:
+        """Delete the project's files (its examples, cache and uploads)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def extract_archive(path: str | Path, into: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
+    """Unpack a project zip safely into ``into`` -> that folder. Members may not leave it (no absolute paths,
+    no "..") and the whole may not unpack to more than ``max_bytes``."""
+    path, into = Path(path), Path(into)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise ManifestError(f"{path.name} is not a zip file.") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if sum(m.file_size for m in members) > max_bytes:
+            raise ManifestError(f"{path.name} unpacks to more than {max_bytes // 2**20} MB.")
+        into.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            target = (into / member.filename).resolve()
+            if not target.is_relative_to(into.resolve()):
+                raise ManifestError(f"{path.name} holds a file outside its folder ({member.filename!r}).")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+    if not (into / "manifest.csv").is_file() and not (into / "model" / "config.json").is_file():
+        raise ManifestError(f"{path.name} holds neither a manifest.csv nor a model/ folder.")
+    return into
+
+
+def plot_weights(report: TeachReport, classes: list[str]):
+    """Each modality's mean weight per class, as stacked horizontal bars (a matplotlib Figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    labels = [c for c in classes if c in report.weights]
+    modalities = list(next(iter(report.weights.values()))) if report.weights else []
+    figure = Figure(figsize=(6, 0.45 * len(labels) + 1.2), layout="constrained")
+    axes = figure.subplots()
+    left = np.zeros(len(labels))
+    for m in modalities:
+        shares = np.array([report.weights[c][m] for c in labels])
+        axes.barh(labels, shares, left=left, color=registry.modality(m).color, label=m)
+        left += shares
+    axes.set_xlim(0, 1)
+    axes.invert_yaxis()
+    axes.set_xlabel("mean weight in the fusion")
+    axes.legend(ncols=len(modalities), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    return figure
