@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="fusion-lens", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("FUSION_MODEL"),
-                        help=f"a model folder to serve (default: every model under {MODELS_DIR})")
+                        help=f"a model folder or hub repo id to serve (default: every model under {MODELS_DIR})")
     parser.add_argument("--device", default=os.environ.get("FUSION_DEVICE"), help="cpu or cuda (default: auto)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
@@ -183,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    paths = {Path(args.model).name: Path(args.model)} if args.model else shipped_models()
+    paths = {Path(args.model).name: args.model} if args.model else shipped_models()  # a folder or a repo id
     service = FusionService(paths, device=args.device)
     demo = build_demo(service)
     on_gpu = service.device.type == "cuda"

