@@ -24,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 
 from . import modalities as registry
+from .errors import UserError
 from .inputs import MAX_FILE_BYTES
 from .pipeline import ASSETS_DIR, MODELS_DIR
 from .serving import FusionService, shipped_models
@@ -184,7 +185,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     paths = {Path(args.model).name: args.model} if args.model else shipped_models()  # a folder or a repo id
-    service = FusionService(paths, device=args.device)
+    try:
+        service = FusionService(paths, device=args.device)
+    except UserError as error:  # a model folder, repo id or device that cannot be used: one line, exit 2
+        parser.exit(2, f"error: {error}\n")
     demo = build_demo(service)
     on_gpu = service.device.type == "cuda"
     demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)

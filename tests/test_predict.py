@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import soundfile
 from PIL import Image
 
 import fusion
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LABELS = [str(i) for i in range(10)]
 KEYS = {"label", "probs", "strategy", "modalities", "modality_weights", "contributions", "unimodal", "timings_ms"}
@@ -92,3 +95,11 @@ def test_cli_bad_input_exits_2_without_traceback(model_dir, files, args, message
     result = run_cli("predict", "--model", str(model_dir), *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("model", ["/no/such/folder", "someone/not-in-the-cache"])
+def test_the_app_refuses_an_unusable_model_in_one_line(model, tmp_path):
+    started = subprocess.run([sys.executable, str(ROOT / "app.py"), "--model", model], capture_output=True,
+                             text=True, timeout=300, cwd=tmp_path)
+    assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
+    assert started.stderr.startswith("error: ") and "Traceback" not in started.stderr
