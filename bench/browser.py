@@ -35,7 +35,7 @@ import fusion  # noqa: E402
 from fusion.views import counted_html, maps_html, what_if_html, words_html  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
-from corpus import capture_and_record, start_webcam, wait_until_serving, write_y4m  # noqa: E402 (test helpers)
+from corpus import capture_and_record, open_app, start_webcam, wait_until_serving, write_y4m  # noqa: E402 (test helpers)
 
 EXAMPLES = ROOT / "assets" / "examples"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,9 +81,8 @@ def click_to_drawn(url: str, video: Path, mic: Path, runs: int) -> list[float]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS + [
             f"--use-file-for-fake-video-capture={video}", f"--use-file-for-fake-audio-capture={mic}"])
-        page = browser.new_context(viewport={"width": 1400, "height": 900},
-                                   permissions=["camera", "microphone"]).new_page()
-        page.goto(url, wait_until="networkidle")
+        page = open_app(browser.new_context(viewport={"width": 1400, "height": 900},
+                                            permissions=["camera", "microphone"]), url)
         start_webcam(page)
         capture_and_record(page)
         box = page.get_by_placeholder("e.g.")

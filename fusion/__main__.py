@@ -156,8 +156,8 @@ def parser() -> argparse.ArgumentParser:
 
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train a fusion head on CSV manifests (image,audio,text,label)")
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--val", required=True)
+    p.add_argument("--manifest", required=True, help="a CSV manifest, or a project zip from the Teach tab")
+    p.add_argument("--val", help="the validation manifest (default: a stratified fifth of --manifest)")
     p.add_argument("--fusion", choices=STRATEGY_NAMES, default=defaults.fusion)
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=positive_int, default=defaults.epochs)

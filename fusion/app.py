@@ -19,15 +19,20 @@ import argparse
 import functools
 import logging
 import os
+from html import escape
 from pathlib import Path
 
 import gradio as gr
 
 from . import modalities as registry
+from .config import STRATEGY_NAMES
 from .errors import UserError
 from .inputs import MAX_FILE_BYTES
 from .pipeline import ASSETS_DIR, MODELS_DIR
 from .serving import FusionService, shipped_models
+from .teach import MAX_TRAIN_SECONDS
+from .teach_page import HELP as TEACH_HELP
+from .teach_page import IDLE_SECONDS, TeachPage, delete_project
 from .views import CSS as VIEWS_CSS
 
 EXAMPLES_DIR = ASSETS_DIR / "examples"
@@ -57,12 +62,85 @@ THEME = gr.themes.Soft().set(
 # The page tells the server when a webcam is running with no photo captured (the photo is what is sent).
 WEBCAM_JS = """(...args) => {
   const video = document.querySelector('#image-input video');
-  args[args.length - 1] = Boolean(video && video.srcObject && args[IMAGE] == null);
+  args[LIVE] = Boolean(video && video.srcObject && args[IMAGE] == null);
   return args;
 }"""
 SCROLL_TO_RESULT_JS = """() => {
   if (window.innerWidth < 900) document.querySelector('#prediction')?.scrollIntoView({behavior: 'smooth'});
 }"""
+
+
+def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_strategy: gr.Dropdown) -> None:
+    """The Teach tab: classes, examples (from the same kinds of input as the Fuse tab), train, zip in and out."""
+    gr.Markdown(TEACH_HELP)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            with gr.Row(elem_classes="compact-row"):
+                name = gr.Textbox(label="New class", placeholder="e.g. mug", scale=3, min_width=150,
+                                  elem_id="teach-class-name")
+                add_class = gr.Button("Add class", scale=1, min_width=100, elem_id="teach-add-class")
+            with gr.Row(elem_classes="compact-row"):
+                label = gr.Dropdown([], label="Add examples to", scale=3, min_width=150, elem_id="teach-label")
+                remove_class = gr.Button("Remove class", size="sm", variant="stop", scale=1, min_width=100)
+            widgets = []
+            for modality in page.service.modalities:  # the same inputs as the Fuse tab, under their own ids
+                widget = registry.modality(modality).widget()
+                widget.elem_id, widget.label = f"teach-{modality}", f"Example: {modality}"
+                widgets.append(widget)
+            add_example = gr.Button("Add example", variant="primary", elem_id="teach-add-example")
+            files = gr.File(file_count="multiple", label="Or drop several files (one example each)", height=90,
+                            elem_id="teach-files")
+            with gr.Row(elem_classes="compact-row"):
+                strategy = gr.Dropdown(list(STRATEGY_NAMES), value="attention", label="Fusion strategy", scale=2,
+                                       min_width=140)
+                train = gr.Button("Train", variant="primary", scale=1, min_width=100, elem_id="teach-train")
+            with gr.Row(elem_classes="compact-row"):
+                download = gr.Button("Download project (.zip)", size="sm", elem_id="teach-download")
+                upload = gr.UploadButton("Upload a project (.zip)", file_types=[".zip"], size="sm",
+                                         elem_id="teach-upload")
+            archive = gr.File(label="Project", visible=False, interactive=False, height=60, elem_id="teach-zip")
+        with gr.Column(scale=6, min_width=320):
+            report = gr.HTML(elem_id="teach-report")
+            plot = gr.Plot(label="Mean weight of each input, per class", elem_id="teach-plot", format="png")
+
+            @gr.render(inputs=[project], triggers=[version.change])
+            def show_examples(current):
+                if current is None or not current.classes:
+                    gr.Markdown("*No classes yet: name one on the left and add it.*")
+                    return
+                for cls in current.classes:
+                    examples = [e for e in current.examples if e.label == cls]
+                    with gr.Accordion(f"{cls} · {len(examples)} example{'s' * (len(examples) != 1)}",
+                                      elem_classes="teach-class"):
+                        with gr.Row(equal_height=False):
+                            for example in examples:
+                                with gr.Column(min_width=150, scale=0, elem_classes="teach-example"):
+                                    if "image" in example.inputs:
+                                        gr.Image(example.inputs["image"], height=90, show_label=False,
+                                                 interactive=False, buttons=[])
+                                    if "audio" in example.inputs:
+                                        gr.Audio(example.inputs["audio"], show_label=False, interactive=False)
+                                    if "text" in example.inputs:
+                                        gr.Markdown(f"“{escape(example.inputs['text'])}”")
+                                    gr.Button("Remove", size="sm").click(
+                                        functools.partial(page.remove_example, example_id=example.id),
+                                        [project, version], [project, version], api_visibility="private")
+
+    private = {"api_visibility": "private", "preprocess": False}
+    gr.on([add_class.click, name.submit], page.add_class, [project, name, version], [project, label, name, version],
+          **private)
+    remove_class.click(page.remove_class, [project, label, version], [project, label, version], **private)
+    add_example.click(page.add_example, [project, label, version, *widgets], [project, version, *widgets],
+                      time_limit=60, **private)
+    files.upload(page.add_files, [project, label, files, version], [project, files, version], time_limit=120,
+                 **private)
+    # One training at a time across sessions: the others' predictions keep their own queue.
+    train.click(page.train, [project, strategy, version], [project, report, plot, fuse_strategy, version],
+                concurrency_limit=1, concurrency_id="teach-train", time_limit=MAX_TRAIN_SECONDS + 30,
+                api_visibility="private")
+    download.click(page.download, project, archive, api_visibility="private")
+    upload.upload(page.upload, [project, upload, version], [project, label, fuse_strategy, version],
+                  **private)
 
 
 def build_demo(service: FusionService) -> gr.Blocks:
@@ -111,26 +189,32 @@ def build_demo(service: FusionService) -> gr.Blocks:
                         compare_table = gr.HTML(elem_id="compare")
 
             webcam_live = gr.Checkbox(False, visible=False)
+            # The session's Teach project; its files go when the session ends or idles for an hour.
+            project = gr.State(None, time_to_live=IDLE_SECONDS, delete_callback=delete_project)
+            version = gr.State(0)  # bumped by every change to the project: re-renders its examples
             values = list(widgets.values())
             inputs = [*values, *uses, *corrupts]
             texts = [w for w in values if isinstance(w, gr.Textbox)]
             recorders = [w for w in values if isinstance(w, gr.Audio)]
             # Tells the server about a running webcam with no photo (+1: the strategy comes first).
-            webcam_js = WEBCAM_JS.replace("IMAGE", str(1 + service.modalities.index("image"))) \
+            webcam_js = WEBCAM_JS.replace("IMAGE", str(1 + service.modalities.index("image"))).replace(
+                "LIVE", str(1 + len(inputs))) \
                 if "image" in widgets else None
             outputs = [label, info, counted, maps, words, what_if]
             # Uploads reach the handlers unprocessed (their file path): fusion.inputs decodes and checks them.
             # One small progress timer on the prediction: animating all six panels costs the browser CPU time
             # the model needs on a small machine.
             progress = {"show_progress": "minimal", "show_progress_on": [label]}
-            gr.on([fuse.click] + [t.submit for t in texts], gpu(service.fuse), [strategy, *inputs, webcam_live],
-                  outputs, js=webcam_js, preprocess=False, time_limit=60, api_visibility="private", **progress,
+            gr.on([fuse.click] + [t.submit for t in texts], gpu(service.fuse),
+                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False, time_limit=60,
+                  api_visibility="private", **progress,
                   ).then(None, js=SCROLL_TO_RESULT_JS)
             gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
-                  gpu(functools.partial(service.fuse, quiet_when_empty=True)), [strategy, *inputs, webcam_live],
-                  outputs, js=webcam_js, preprocess=False, time_limit=60, api_visibility="private", **progress)
-            report.click(gpu(service.report), [strategy, *inputs], report_file, preprocess=False, time_limit=60,
-                         api_visibility="private")
+                  gpu(functools.partial(service.fuse, quiet_when_empty=True)),
+                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False, time_limit=60,
+                  api_visibility="private", **progress)
+            report.click(gpu(service.report), [strategy, *inputs, project], report_file, preprocess=False,
+                         time_limit=60, api_visibility="private")
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
@@ -144,6 +228,11 @@ def build_demo(service: FusionService) -> gr.Blocks:
                 gr.Examples(examples, values, outputs, fn=gpu(service.fuse_example),
                             cache_examples=True, cache_mode="lazy", preprocess=False, example_labels=example_labels,
                             label="Examples (click one; the last two are conflicts)", examples_per_page=8)
+
+        with gr.Tab("Teach"):
+            teach = TeachPage(service)
+            build_teach_tab(teach, project, version, strategy)
+        demo.unload(teach.end_session)
 
         with gr.Tab("About"):
             gr.Markdown(ABOUT)

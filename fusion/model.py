@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -196,11 +197,13 @@ class FusionModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device=None, revision: str | None = None) -> FusionModel:
-        """Load a model folder, or a hub repository id "user/name" (at ``revision``) through the local hub
-        cache (downloading only when allowed). JSON + safetensors only; pickles and paths leaving the folder
-        are refused."""
+        """Load a model folder, a zip holding one (a Teach project's download: its ``model/``), or a hub
+        repository id "user/name" (at ``revision``) through the local hub cache (downloading only when
+        allowed). JSON + safetensors only; pickles and paths leaving the folder are refused."""
         from .hub import download_model, is_repo_id
 
+        if Path(folder).suffix.lower() == ".zip" and Path(folder).is_file():
+            return cls.from_zip(folder, device)
         folder = download_model(folder, revision) if is_repo_id(folder) else Path(folder)
         config_path = folder / CONFIG_NAME
         if not config_path.is_file():
@@ -250,6 +253,18 @@ class FusionModel(nn.Module):
                                   f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}.")
         model.load_state_dict(state)
         return model.eval().to(device or "cpu")
+
+    @classmethod
+    def from_zip(cls, path: str | Path, device=None) -> FusionModel:
+        """The model in a zip: its ``model/`` folder, or a model folder zipped at the top level."""
+        from .data.manifest import extract_archive
+
+        with tempfile.TemporaryDirectory(prefix="fusion-model-zip-") as unpacked:
+            folder = extract_archive(path, unpacked)
+            if not (folder / "model" / CONFIG_NAME).is_file() and not (folder / CONFIG_NAME).is_file():
+                raise CheckpointError(f"{Path(path).name} holds no model: train one first (a project zip "
+                                      "gets its model/ folder once trained).")
+            return cls.from_pretrained(folder / "model" if (folder / "model").is_dir() else folder, device)
 
 
 def upgrade_state(state: dict) -> dict:

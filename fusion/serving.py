@@ -39,6 +39,7 @@ from .views import compare_html, counted_html, headline, maps_html, what_if_html
 log = logging.getLogger("fusion.serving")
 APOLOGY = "Sorry, something went wrong on the server with that input. Please try again or try another one."
 REPORTS_KEPT_S = 600
+TAUGHT = "your model"  # the strategy of a session's model from the Teach tab
 CLEARED = (None, "", "", "", "", "")  # every output of ``fuse`` emptied
 WEBCAM_NOT_CAPTURED = ("The webcam is on but no photo was taken: press the camera button under the video to "
                        "capture one.")
@@ -141,10 +142,19 @@ class FusionService:
         values, uses, severities = (dict(zip(self.modalities, args[i * n:(i + 1) * n])) for i in range(3))
         return self.present(values, uses), severities, tuple(args[3 * n:])
 
-    def run(self, strategy: str, given: dict, corruption: dict | None = None, webcam_live: bool = False
-            ) -> Prediction:
-        """``given`` from ``present`` -> the prediction of ``strategy`` (unknown names: the default)."""
-        model = self.models.get(strategy) or self.models[self.default]
+    def model_for(self, strategy: str, project=None) -> LoadedModel:
+        """A served strategy's model (unknown names: the default), or ``TAUGHT``: the session's taught one."""
+        if strategy != TAUGHT:
+            return self.models.get(strategy) or self.models[self.default]
+        if project is None or project.model is None:
+            raise InputError("No taught model in this session yet: train one in the Teach tab.")
+        shipped = self.models[self.default]
+        return LoadedModel(project.model, shipped.encoders, shipped.device, project.folder)
+
+    def run(self, strategy: str, given: dict, corruption: dict | None = None, webcam_live: bool = False,
+            project=None) -> Prediction:
+        """``given`` from ``present`` -> the prediction of ``strategy`` (``project``: the session's Teach tab)."""
+        model = self.model_for(strategy, project)
         if not given:
             raise InputError(WEBCAM_NOT_CAPTURED if webcam_live else
                              "Nothing to fuse yet: give at least one input (take a picture, record a number or "
@@ -158,22 +168,26 @@ class FusionService:
         """The Fuse button, Enter and the sliders: (strategy, values, uses, severities, webcam_live) as in
         ``request`` -> (top-3, notes, counted, maps, words, what-if).
 
-        ``webcam_live`` (the extra input): the page saw a running webcam without a captured photo.
+        Extras: ``webcam_live``, the page saw a running webcam without a captured photo; the session's Teach
+        project (for the ``TAUGHT`` strategy).
         ``quiet_when_empty``: an event that only re-runs a fusion (a slider, a "use" box) clears the result
         without a warning when nothing is left to fuse.
         """
         given, severities, extras = self.request(args)
         webcam_live = bool(extras and extras[0])
+        project = extras[1] if len(extras) > 1 else None
         if quiet_when_empty and not given:
             return CLEARED
         files = [m for m in given if registry.modality(m).files]
         hint = (f" To fuse the rest, remove the {' or '.join(files)} (the × on its box) or untick its “use” box."
                 if files else "")
-        p, _ = attempt("fuse", strategy, sorted(given), lambda: self.run(strategy, given, severities, webcam_live),
+        p, _ = attempt("fuse", strategy, sorted(given),
+                       lambda: self.run(strategy, given, severities, webcam_live, project),
                        warn=lambda message: gr.Warning(message + hint))
         if p is None:
             return CLEARED
-        timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {p.strategy} fusion."
+        model = f"{TAUGHT} ({p.strategy} fusion)" if strategy == TAUGHT else f"{p.strategy} fusion"
+        timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {model}."
         notes = "\n".join(f"- {note}" for note in p.notes)
         return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
                 counted_html(p, self.modalities), maps_html(p), words_html(p),
@@ -182,8 +196,10 @@ class FusionService:
     def report(self, strategy: str, *args):
         """The "Download report" button: the same fusion as Fuse (inputs as in ``request``), written as a zip
         (JSON, maps, HTML), shown in the (until then hidden) file box."""
-        given, severities, _ = self.request(args)
-        p, _ = attempt("report", strategy, sorted(given), lambda: self.run(strategy, given, severities))
+        given, severities, extras = self.request(args)
+        project = extras[-1] if extras else None
+        p, _ = attempt("report", strategy, sorted(given), lambda: self.run(strategy, given, severities, False,
+                                                                           project))
         if p is None:
             return gr.update(value=None, visible=False)
         for old in Path(self.reports.name).iterdir():  # the page has fetched a report within minutes

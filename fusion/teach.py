@@ -28,8 +28,8 @@ import torch
 
 from . import modalities as registry
 from .config import TrainConfig
-from .data.manifest import read_manifest, write_manifest
-from .errors import InputError, ManifestError
+from .data.manifest import read_manifest_or_zip, write_manifest
+from .errors import InputError
 from .features import FeatureCache
 from .inputs import decode_inputs
 
@@ -37,7 +37,6 @@ MIN_CLASSES, MAX_CLASSES = 2, 10
 MAX_EXAMPLES_PER_CLASS = 40
 MAX_TRAIN_SECONDS = 90
 MAX_NAME_CHARS = 40
-MAX_ARCHIVE_BYTES = 400 * 2**20  # uncompressed: 400 examples of at most a few MB each
 # Few examples: a narrow, strongly regularised head, trained for a fixed number of steps (no examples
 # to spare for validation).
 FEW_SHOT = TrainConfig(batch_size=16, lr=3e-3, weight_decay=0.05, ema_decay=0.0, reliability=0.0,
@@ -288,8 +287,8 @@ class Project:
         from .model import FusionModel
 
         project = cls.like(loaded)
-        unpacked = extract_archive(path, project.folder / "upload")
-        rows = read_manifest(unpacked / "manifest.csv")
+        unpacked = project.folder / "upload"
+        rows = read_manifest_or_zip(path, unpacked)
         notes = []
         for row in rows:
             if row["label"] not in project.classes:
@@ -307,31 +306,6 @@ class Project:
     def close(self) -> None:
         """Delete the project's files (its examples, cache and uploads)."""
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def extract_archive(path: str | Path, into: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
-    """Unpack a project zip safely into ``into`` -> that folder. Members may not leave it (no absolute paths,
-    no "..") and the whole may not unpack to more than ``max_bytes``."""
-    path, into = Path(path), Path(into)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise ManifestError(f"{path.name} is not a zip file.") from None
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if sum(m.file_size for m in members) > max_bytes:
-            raise ManifestError(f"{path.name} unpacks to more than {max_bytes // 2**20} MB.")
-        into.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            target = (into / member.filename).resolve()
-            if not target.is_relative_to(into.resolve()):
-                raise ManifestError(f"{path.name} holds a file outside its folder ({member.filename!r}).")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, target.open("wb") as out:
-                shutil.copyfileobj(source, out)
-    if not (into / "manifest.csv").is_file() and not (into / "model" / "config.json").is_file():
-        raise ManifestError(f"{path.name} holds neither a manifest.csv nor a model/ folder.")
-    return into
 
 
 def plot_weights(report: TeachReport, classes: list[str]):

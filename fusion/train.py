@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,11 +29,29 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import modalities as registry
 from .config import TrainConfig
-from .data.manifest import read_manifest
+from .data.manifest import read_manifest_or_zip
 from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
 from .model import FusionModel, default_config
+
+VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
+
+
+def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """A stratified split of ``rows`` -> (train, validation): ``fraction`` of each label's rows (at least
+    one of each label that has two or more), chosen with ``seed``."""
+    rng = random.Random(seed)
+    train_rows, val_rows = [], []
+    for label in sort_labels(row["label"] for row in rows):
+        group = [row for row in rows if row["label"] == label]
+        rng.shuffle(group)
+        n = min(len(group) - 1, max(1, round(fraction * len(group))))
+        val_rows += group[:n]
+        train_rows += group[n:]
+    if not val_rows:
+        raise ManifestError("Too few rows to hold some out for validation: give --val.")
+    return train_rows, val_rows
 
 
 def sort_labels(labels) -> list[str]:
@@ -172,25 +191,35 @@ def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: i
     return correct / max(1, counted)
 
 
-def train(manifest: str | Path, val: str | Path, out: str | Path, cfg: TrainConfig, cache_dir=None,
+def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: TrainConfig, cache_dir=None,
           device: str = "cpu") -> dict:
-    """Train one strategy and save the best (by validation) model folder to ``out``; returns the log."""
+    """Train one strategy and save the best (by validation) model folder to ``out``; returns the log.
+
+    manifest, val: CSV manifests, or zips holding one (the Teach tab's download). val None: a stratified
+    ``VAL_FRACTION`` of ``manifest``'s rows is held out instead.
+    """
     seed_everything(cfg.seed)
-    train_rows, val_rows = read_manifest(manifest), read_manifest(val)
-    labels = sort_labels(row["label"] for row in train_rows)
-    modalities = [m for m in registry.names() if any(row[m] for row in train_rows)]
-    # The registry's default encoder per modality; the CLI's image and audio options adjust those two.
-    specs = {m: dict(registry.modality(m).encoder) for m in modalities}
-    specs["image"] = {**DEFAULT_SPECS["image"], "size": cfg.image_size, "preprocessing": cfg.image_preprocessing,
-                      "blocks": cfg.image_blocks}
-    specs["audio"] = {"name": cfg.audio_encoder, "layers": cfg.audio_layers}
-    try:
-        encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
-    except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
-        raise OptionError(str(error)) from None
-    cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
-    train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
-    val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
+    with tempfile.TemporaryDirectory(prefix="fusion-train-") as unpacked:  # a zip's files, until encoded
+        train_rows = read_manifest_or_zip(manifest, Path(unpacked) / "train")
+        if val is None:
+            train_rows, val_rows = hold_out(train_rows, VAL_FRACTION, cfg.seed)
+            print(f"validation: {len(val_rows)} rows held out of {Path(manifest).name}", flush=True)
+        else:
+            val_rows = read_manifest_or_zip(val, Path(unpacked) / "val")
+        labels = sort_labels(row["label"] for row in train_rows)
+        modalities = [m for m in registry.names() if any(row[m] for row in train_rows)]
+        # The registry's default encoder per modality; the CLI's image and audio options adjust those two.
+        specs = {m: dict(registry.modality(m).encoder) for m in modalities}
+        specs["image"] = {**DEFAULT_SPECS["image"], "size": cfg.image_size,
+                          "preprocessing": cfg.image_preprocessing, "blocks": cfg.image_blocks}
+        specs["audio"] = {"name": cfg.audio_encoder, "layers": cfg.audio_layers}
+        try:
+            encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
+        except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
+            raise OptionError(str(error)) from None
+        cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
+        train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
+        val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
 
     counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
     # A fixed image grid (every image gives the same number of tokens) gets one projection per cell.

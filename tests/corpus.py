@@ -163,6 +163,18 @@ def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, 
     return out
 
 
+def open_app(context, url: str, ready: str = "#fuse-button"):
+    """A new page of ``context`` on a Gradio app at ``url``, once ``ready`` (a selector) is drawn.
+
+    Not Playwright's "networkidle": a page with per-session state keeps a heartbeat request open for as
+    long as it lives, so the network is never idle.
+    """
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector(ready, state="visible", timeout=60000)
+    return page
+
+
 def start_webcam(page) -> None:
     """On the app's page: switch the webcam on and wait for its first frame."""
     page.get_by_text("Click to Access Webcam").click()
@@ -216,3 +228,31 @@ class RecordingApi:
         files = {str(p.relative_to(folder_path)): p.read_bytes() for p in Path(folder_path).rglob("*") if p.is_file()}
         self.calls.append(("upload_folder", repo_id, {**options, "files": files}))
         return f"https://huggingface.co/{repo_id}/commit/0"
+
+
+def shape_picture(path: Path, shape: str, seed: int) -> Path:
+    """A photo-like drawing of a "circle", "triangle" or "square" (pen on paper, random size, place and tilt)
+    -> ``path`` (PNG): the non-digit task the Teach tests and the README's walkthrough teach."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    size = 240
+    picture = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(200, 250, 3)))
+    draw = ImageDraw.Draw(picture)
+    radius = rng.uniform(50, 95)
+    cx, cy = rng.uniform(radius + 5, size - radius - 5, 2)
+    turn = rng.uniform(0, 2 * np.pi)
+    ink = tuple(int(v) for v in rng.integers(10, 70, 3))
+    width = int(rng.integers(4, 10))
+    if shape == "circle":
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=ink, width=width)
+    else:
+        corners = 3 if shape == "triangle" else 4
+        points = [(cx + radius * np.cos(turn + 2 * np.pi * k / corners), cy + radius * np.sin(turn + 2 * np.pi * k /
+                                                                                              corners))
+                  for k in range(corners)]
+        draw.polygon(points, outline=ink, width=width)
+    picture = picture.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.2))))
+    noisy = np.asarray(picture, np.float32) + rng.normal(0, 4, (size, size, 3))
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path)
+    return path

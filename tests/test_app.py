@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from corpus import capture_and_record, start_webcam, write_y4m
+from corpus import capture_and_record, open_app, shape_picture, start_webcam, write_y4m
 
 import fusion
 from fusion.serving import FusionService, shipped_models
@@ -21,7 +21,8 @@ from fusion.views import headline
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
-SCREENSHOTS = {"desktop": ROOT / "assets" / "screenshot.png", "phone": ROOT / "assets" / "screenshot-phone.png"}
+SCREENSHOTS = {"desktop": ROOT / "assets" / "screenshot.png", "phone": ROOT / "assets" / "screenshot-phone.png",
+               "teach": ROOT / "assets" / "screenshot-teach.png"}
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
@@ -159,10 +160,8 @@ def browser(tmp_path_factory):
         launched.close()
 
 
-def open_page(browser, url: str, viewport: dict):
-    page = browser.new_context(viewport=viewport, permissions=["camera", "microphone"]).new_page()
-    page.goto(url, wait_until="networkidle")
-    return page
+def open_page(browser, url: str, viewport: dict, ready: str = "#fuse-button"):
+    return open_app(browser.new_context(viewport=viewport, permissions=["camera", "microphone"]), url, ready)
 
 
 def wait_for_result(page, previous: str = "") -> str:
@@ -250,6 +249,41 @@ def test_enter_fuses_and_a_phone_scrolls_to_the_result(app_server, browser, tmp_
     keep_screenshot(page, "phone", tmp_path)
 
 
+SHAPE_TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["three corners", "a pointy triangle"]}
+
+
+def test_teach_two_classes_in_the_browser_then_predict_a_new_example(app_server, browser, tmp_path):
+    """The README's walkthrough: a non-digit task taught from uploaded pictures and typed texts, trained, and
+    then a picture it never saw predicted by "your model" in the Fuse tab."""
+    page = open_page(browser, app_server.url, DESKTOP)
+    page.get_by_role("tab", name="Teach").click()
+    for shape, texts in SHAPE_TEXTS.items():
+        page.get_by_label("New class").fill(shape)
+        page.locator("#teach-add-class").click()
+        page.wait_for_selector(f".teach-class :text('{shape} · 0 examples')", timeout=30000)  # and it is selected
+        pictures = [shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed) for seed in range(3)]
+        page.locator("#teach-files input[type=file]").set_input_files(pictures)
+        page.wait_for_selector(f".teach-class :text('{shape} · 3 examples')", timeout=60000)
+        for n, text in enumerate(texts, start=4):
+            page.get_by_label("Example: text").fill(text)
+            page.locator("#teach-add-example").click()
+            page.wait_for_selector(f".teach-class :text('{shape} · {n} examples')", timeout=30000)
+    assert page.locator(".teach-example img").count() == 6
+    page.locator("#teach-train").click()
+    page.wait_for_selector("#teach-report :text('Trained in')", timeout=150000)
+    assert "image + text" in page.locator("#teach-report").inner_text()
+    page.wait_for_selector("#teach-plot img", timeout=30000)
+    keep_screenshot(page, "teach", tmp_path)
+
+    page.get_by_role("tab", name="Fuse").click()
+    new_circle = shape_picture(tmp_path / "new.png", "circle", seed=99)
+    page.locator("#image-input input[type=file]").set_input_files(new_circle)
+    page.wait_for_selector("#image-input img", timeout=30000)
+    page.locator("#fuse-button").click()
+    assert wait_for_result(page) == "circle"
+    assert "your model" in page.locator("#info").inner_text()
+
+
 def test_clicking_an_example_shows_its_result(app_server, browser):
     page = open_page(browser, app_server.url, DESKTOP)
     errors = []
@@ -310,7 +344,7 @@ def test_accessibility_no_worse_than_a_bare_interface(app_server, browser):
     bare.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 theme=gr.themes.Soft())
     try:
-        reference = open_page(browser, f"http://127.0.0.1:{port}/", DESKTOP)
+        reference = open_page(browser, f"http://127.0.0.1:{port}/", DESKTOP, ready="button:text('Submit')")
         reference.get_by_role("textbox").first.fill("seven")
         reference.get_by_role("button", name="Submit").click()
         reference.wait_for_selector("[data-testid='label-output-value'], .output-class", timeout=30000)

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .. import modalities as registry
 from ..errors import ManifestError
+
+MAX_ARCHIVE_BYTES = 400 * 2**20  # uncompressed: 400 examples of at most a few MB each
 
 
 def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, str]]) -> Path:
@@ -108,3 +112,37 @@ def _read_rows(path: Path) -> list[dict]:
                 raise ManifestError(f"{where}: no {', '.join(columns)}; at least one is needed.")
             rows.append(row)
     return rows
+
+
+def extract_archive(path: str | Path, into: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
+    """Unpack a project zip safely into ``into`` -> that folder. Members may not leave it (no absolute paths,
+    no "..") and the whole may not unpack to more than ``max_bytes``."""
+    path, into = Path(path), Path(into)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise ManifestError(f"{path.name} is not a zip file.") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if sum(m.file_size for m in members) > max_bytes:
+            raise ManifestError(f"{path.name} unpacks to more than {max_bytes // 2**20} MB.")
+        into.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            target = (into / member.filename).resolve()
+            if not target.is_relative_to(into.resolve()):
+                raise ManifestError(f"{path.name} holds a file outside its folder ({member.filename!r}).")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+    return into
+
+
+def read_manifest_or_zip(path: str | os.PathLike, unpack_into: str | os.PathLike) -> list[dict]:
+    """``read_manifest`` of a CSV, or of the manifest.csv in a zip (the Teach tab's download), which is
+    unpacked into ``unpack_into`` first (its files must stay there while the rows are used)."""
+    if Path(path).suffix.lower() != ".zip":
+        return read_manifest(path)
+    folder = extract_archive(path, unpack_into)
+    if not (folder / "manifest.csv").is_file():
+        raise ManifestError(f"{Path(path).name} holds no manifest.csv.")
+    return read_manifest(folder / "manifest.csv")

@@ -1,0 +1,157 @@
+"""What the Teach tab's events call: one ``fusion.teach.Project`` per browser session (a ``gr.State``).
+
+Each handler takes the session's project (None until the first class) and returns it with the outputs;
+a user's mistake is a ``gr.Warning`` with its message, anything else is logged and apologised for
+(``serving.attempt``). A project's files go when its browser session ends (``end_session``, on
+``demo.unload``) or, through the state's ``delete_callback``, after ``IDLE_SECONDS`` without use.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from html import escape
+from pathlib import Path
+
+import gradio as gr
+
+from .serving import TAUGHT, attempt, upload_path, with_paths
+from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, Project, plot_weights
+
+IDLE_SECONDS = 3600
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".webm", ".aac"}
+HELP = f"""Name 2 to {MAX_CLASSES} classes, then give each a few examples: a picture, a recording, a text, or any
+mix of them (several files at once work too, one example per file; a .txt file gives one example per line).
+**Train** fits a fusion model on what the encoders make of your examples (at most {MAX_TRAIN_SECONDS} s),
+says how well it does on examples it did not see, and makes it the **{TAUGHT}** strategy of the Fuse tab.
+Up to {MAX_EXAMPLES_PER_CLASS} examples per class; your examples stay in this browser session only."""
+
+
+def delete_project(project: Project | None) -> None:
+    if project is not None:
+        project.close()
+
+
+class TeachPage:
+    """The Teach tab's handlers, sharing the served default model's encoders."""
+
+    def __init__(self, service):
+        self.service = service
+        self.sessions: dict[str, Project] = {}  # session hash -> its project, for end_session
+
+    def project(self, project: Project | None, request: gr.Request | None) -> Project:
+        """The session's project, made on its first use."""
+        if project is None:
+            project = Project.like(self.service.models[self.service.default])
+            self.remember(project, request)
+        return project
+
+    def remember(self, project: Project, request: gr.Request | None) -> None:
+        if request is not None and request.session_hash:
+            self.sessions[request.session_hash] = project
+
+    def end_session(self, request: gr.Request) -> None:
+        """``demo.unload``: the closed tab's files go now rather than when its state expires."""
+        delete_project(self.sessions.pop(request.session_hash, None))
+
+    def classes_update(self, project: Project, value=None):
+        choices = project.classes if project else []
+        return gr.update(choices=choices, value=value if value in choices else (choices[-1] if choices else None))
+
+    def add_class(self, project, name, version, request: gr.Request):
+        project = self.project(project, request)
+        added, _ = attempt("teach_class", "teach", [], lambda: project.add_class(name))
+        return project, self.classes_update(project, added), "" if added else name, version + (added is not None)
+
+    def remove_class(self, project, name, version):
+        if project is None or name not in project.classes:
+            return project, self.classes_update(project), version
+        project.remove_class(name)
+        return project, self.classes_update(project), version + 1
+
+    def add_example(self, request: gr.Request, project, label, version, *values):
+        """One example from the inputs (a value per modality of ``service.modalities``, any of them given)
+        -> (project, version, the inputs cleared)."""
+        project = self.project(project, request)
+        given = with_paths(self.service.present(dict(zip(self.service.modalities, values))))
+        added, _ = attempt("teach_example", "teach", sorted(given), lambda: project.add_example(label, **given))
+        if added is None:
+            return project, version, *[gr.update()] * len(values)
+        for note in added[1]:
+            gr.Info(note)
+        return project, version + 1, *[None] * len(values)
+
+    def add_files(self, project, label, files, version, request: gr.Request):
+        """Several files at once: each picture or recording is one example, each line of a .txt file one."""
+        project = self.project(project, request)
+        added = 0
+        for value in files or []:
+            path = Path(upload_path(value))
+            suffix = path.suffix.lower()
+            if suffix == ".txt":
+                lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+                inputs = [{"text": line} for line in lines]
+            elif suffix in IMAGE_SUFFIXES or suffix in AUDIO_SUFFIXES:
+                inputs = [{"image" if suffix in IMAGE_SUFFIXES else "audio": str(path)}]
+            else:
+                gr.Warning(f"{path.name}: not a picture, a recording or a .txt file.")
+                continue
+            for given in inputs:
+                done, _ = attempt("teach_example", "teach", sorted(given),
+                                  lambda given=given: project.add_example(label, **given),
+                                  warn=lambda message, name=path.name: gr.Warning(f"{name}: {message}"))
+                added += done is not None
+        return project, None, version + (added > 0)
+
+    def remove_example(self, project, example_id: int, version):
+        if project is not None:
+            project.remove_example(example_id)
+        return project, version + 1
+
+    def train(self, project, strategy, version, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        """Train -> (project, report, plot, the Fuse tab's strategy choices)."""
+        if project is None:
+            gr.Warning("Add classes and examples first.")
+            return project, "", None, gr.update(), version
+        report, _ = attempt("teach_train", strategy, [str(len(project.examples))],
+                            lambda: project.train(strategy, progress=progress))
+        if report is None:
+            return project, "", None, gr.update(), version
+        rows = "".join(f"<tr><td>{escape(subset.replace('+', ' + '))}</td><td class=num>"
+                       f"{'—' if acc is None else f'{acc:.0%}'}</td></tr>"
+                       for subset, acc in report.cv_accuracy.items())
+        notes = "".join(f'<p class="fl-foot">{escape(note)}</p>' for note in report.notes)
+        held = (f"{report.folds}-fold cross-validation over your {report.examples} examples" if report.folds
+                else "no cross-validation")
+        summary = (f'<div class="fl-panel"><table><caption>Accuracy on examples the model did not see ({held})'
+                   f'</caption><thead><tr><th scope="col">inputs</th><th scope="col">accuracy</th></tr></thead>'
+                   f'<tbody>{rows}</tbody></table><p class="fl-foot">Trained in {report.seconds:.1f} s. The Fuse tab '
+                   f'now has “{TAUGHT}” as a strategy.</p>{notes}</div>')
+        choices = [*self.service.models, TAUGHT]
+        return project, summary, plot_weights(report, project.classes), gr.update(choices=choices, value=TAUGHT), \
+            version + 1
+
+    def download(self, project):
+        """The project as a zip (model, examples, manifest.csv) in the file box."""
+        if project is None or not project.examples:
+            gr.Warning("Nothing to download yet: add examples first.")
+            return gr.update(value=None, visible=False)
+        path, _ = attempt("teach_download", "teach", [], lambda: project.save_zip(
+            Path(tempfile.mkdtemp(dir=project.folder)) / "fusion-lens-project.zip"))
+        return gr.update(value=str(path), visible=True) if path else gr.update(value=None, visible=False)
+
+    def upload(self, project, archive, version, request: gr.Request):
+        """A zip from Download: its classes, examples and model replace the session's project."""
+        if archive is None:
+            return project, self.classes_update(project), gr.update(), version
+        restored, _ = attempt("teach_upload", "teach", [], lambda: Project.from_zip(
+            upload_path(archive), self.service.models[self.service.default]))
+        if restored is None:
+            return project, self.classes_update(project), gr.update(), version
+        delete_project(project)
+        project, notes = restored
+        self.remember(project, request)
+        for note in notes:
+            gr.Info(note)
+        choices = [*self.service.models, TAUGHT] if project.model is not None else list(self.service.models)
+        return project, self.classes_update(project), gr.update(choices=choices), version + 1

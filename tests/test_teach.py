@@ -1,0 +1,143 @@
+"""Teaching your own classes (fusion.teach, the Teach tab's handlers): a non-digit task from a few examples,
+its limits, its zip (read back by the tab, ``fusion.load_model`` and ``python -m fusion train``), and the
+separation of browser sessions."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from corpus import assert_user_facing, shape_picture
+
+import fusion
+from fusion.data.manifest import read_manifest_or_zip
+from fusion.errors import CheckpointError, InputError, ManifestError
+from fusion.serving import FusionService, shipped_models
+from fusion.teach import MAX_CLASSES, Project
+from fusion.teach_page import TeachPage
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["three corners", "a pointy triangle"]}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return fusion.load_model(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def taught(loaded, tmp_path_factory):
+    """Circle and triangle, 4 examples each (a drawing and a description), trained -> (project, its zip)."""
+    folder = tmp_path_factory.mktemp("shapes")
+    project = Project.like(loaded)
+    for shape, texts in TEXTS.items():
+        project.add_class(shape)
+        for seed in range(4):
+            project.add_example(shape, image=str(shape_picture(folder / f"{shape}{seed}.png", shape, seed)),
+                                text=texts[seed % 2])
+    project.train()
+    yield project, project.save_zip(folder / "shapes.zip")
+    project.close()
+
+
+def test_training_reports_every_subset_and_each_class_weights(taught):
+    project, _ = taught
+    report = project.report
+    assert report.folds == 4 and report.examples == 8 and report.seconds < 90
+    assert set(report.cv_accuracy) == {"image", "text", "image+text"}
+    assert report.cv_accuracy["image+text"] >= 0.75
+    assert set(report.weights) == {"circle", "triangle"}
+    for weights in report.weights.values():
+        assert set(weights) == {"image", "text"} and sum(weights.values()) == pytest.approx(1, abs=0.01)
+
+
+def test_load_model_reads_the_downloaded_zip_and_predicts_a_new_example(taught, tmp_path):
+    _, archive = taught
+    model = fusion.load_model(archive, device="cpu")
+    assert model.labels == ["circle", "triangle"]
+    for shape in TEXTS:
+        picture = shape_picture(tmp_path / f"new-{shape}.png", shape, seed=99)
+        assert fusion.predict(model, image=str(picture)).label == shape
+
+
+def test_the_cli_trains_on_the_project_zip(taught, tmp_path):
+    _, archive = taught
+    out = tmp_path / "model"
+    run = subprocess.run([sys.executable, "-m", "fusion", "train", "--manifest", str(archive), "--out", str(out),
+                          "--epochs", "3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "validation: 2 rows held out of shapes.zip" in run.stdout
+    assert fusion.load_model(out, device="cpu").labels == ["circle", "triangle"]
+
+
+def test_a_project_zip_restores_classes_examples_and_model(taught, loaded):
+    project, archive = taught
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+    assert {"manifest.csv", "model/config.json", "model/model.safetensors", "model/README.md"} <= names
+    restored, notes = Project.from_zip(archive, loaded)
+    try:
+        assert not notes and restored.classes == project.classes and len(restored.examples) == 8
+        assert restored.model is not None and restored.model.labels == project.classes
+        assert all(Path(e.inputs["image"]).is_relative_to(restored.folder) for e in restored.examples)
+    finally:
+        restored.close()
+
+
+def test_limits_and_mistakes_have_clear_messages(loaded, tmp_path):
+    project = Project.like(loaded)
+    try:
+        for name, phrase in [("", "name first"), ("x" * 41, "at most 40 characters")]:
+            with pytest.raises(InputError) as error:
+                project.add_class(name)
+            assert_user_facing(str(error.value), phrase)
+        for n in range(MAX_CLASSES):
+            project.add_class(f"class {n}")
+        for name, phrase in [("class 0", "already a class"), ("one more", f"At most {MAX_CLASSES} classes")]:
+            with pytest.raises(InputError) as error:
+                project.add_class(name)
+            assert_user_facing(str(error.value), phrase)
+        for label, values, phrase in [("class 0", {}, "at least one input"),
+                                      ("nope", {"text": "hi"}, "Choose the class"),
+                                      ("class 0", {"image": str(tmp_path / "missing.png")}, "")]:
+            with pytest.raises(InputError) as error:
+                project.add_example(label, **values)
+            assert str(tmp_path) not in str(error.value) and (not phrase or phrase in str(error.value))
+        with pytest.raises(InputError, match="each with at least one example"):
+            project.train()
+    finally:
+        project.close()
+
+
+def test_unsafe_or_broken_zips_are_refused(tmp_path):
+    escaping = tmp_path / "escaping.zip"
+    with zipfile.ZipFile(escaping, "w") as z:
+        z.writestr("manifest.csv", "text,label\nhi,a\n")
+        z.writestr("../outside.txt", "no")
+    not_zip = tmp_path / "not.zip"
+    not_zip.write_text("plain text")
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("notes.txt", "nothing here")
+    for path, phrase in [(escaping, "outside its folder"), (not_zip, "not a zip file"), (empty, "no manifest.csv")]:
+        with pytest.raises(ManifestError) as error:
+            read_manifest_or_zip(path, tmp_path / f"unpacked-{path.stem}")
+        assert_user_facing(str(error.value), phrase)
+    assert not (tmp_path / "outside.txt").exists()
+    with pytest.raises(CheckpointError, match="holds no model"):
+        fusion.load_model(empty, device="cpu")
+
+
+def test_each_browser_session_has_its_own_project_and_its_files_go_with_it():
+    attention = {"attention": shipped_models()["attention"]}
+    page = TeachPage(FusionService(attention, device="cpu"))
+    tab_a, tab_b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    project_a, *_ = page.add_class(None, "mug", 0, tab_a)
+    project_b, *_ = page.add_class(None, "cup", 0, tab_b)
+    assert project_a is not project_b and project_a.classes == ["mug"] and project_b.classes == ["cup"]
+    page.end_session(tab_a)
+    assert not project_a.folder.exists() and project_b.folder.exists() and set(page.sessions) == {"b"}
+    page.end_session(tab_b)
+    assert not project_b.folder.exists()
