@@ -184,6 +184,20 @@ def build_demo(service: FusionService) -> gr.Blocks:
                                                size="sm", scale=0, min_width=260)
                             report_file = gr.File(label="Report", elem_id="report-file", height=60,
                                                   interactive=False, scale=1, visible=False)
+                    if "image" in widgets:
+                        with gr.Tab("Live"):
+                            gr.Markdown("Press **Record** to stream the webcam: every frame is fused with your "
+                                        "latest recording and text, and only what changed is encoded again.")
+                            with gr.Row(equal_height=False):
+                                live_cam = gr.Image(
+                                    sources=["webcam"], streaming=True, type="numpy", height=240, min_width=240,
+                                    label="Live webcam", elem_id="live-webcam", webcam_options=gr.WebcamOptions(
+                                        mirror=False, constraints={"video": {"width": {"ideal": 640},
+                                                                             "height": {"ideal": 480}}}))
+                                live_label = gr.Label(num_top_classes=3, label="Live prediction",
+                                                      elem_id="live-prediction", min_width=170)
+                            live_info = gr.Markdown(elem_id="live-info")
+                            live_counted = gr.HTML(elem_id="live-counted")
                     with gr.Tab("Compare strategies"):
                         compare = gr.Button("Run every strategy on these inputs", elem_id="compare-button")
                         compare_table = gr.HTML(elem_id="compare")
@@ -217,6 +231,14 @@ def build_demo(service: FusionService) -> gr.Blocks:
                          time_limit=60, api_visibility="private")
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
+            # Live: each frame is fused with the latest recording and text (fusion.live encodes only changes).
+            live = gr.State(None)
+            if "image" in widgets:
+                live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
+                live_cam.stream(gpu(service.live), [strategy, *live_values, project, live],
+                                [live_label, live_info, live_counted, live], stream_every=0.2, time_limit=300,
+                                concurrency_limit=4, concurrency_id="live", show_progress="hidden",
+                                api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
             for recorder in recorders:
                 recorder.start_recording(lambda: gr.Button(interactive=False), None, fuse, queue=False,

@@ -23,6 +23,7 @@ from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
 from .inputs import decode_inputs
+from .live import LiveFusion
 from .pipeline import (
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
@@ -192,6 +193,30 @@ class FusionService:
         return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
                 counted_html(p, self.modalities), maps_html(p), words_html(p),
                 what_if_html(p) if len(p.modalities) > 1 else "")
+
+    def live(self, strategy: str, *args):
+        """The live preview, on each webcam frame: (strategy, a value per modality in ``self.modalities``
+        order (the frame as the image), the session's Teach project, its ``LiveFusion`` or None)
+        -> (top-3, a line of notes, counted, the LiveFusion). Only what changed since the last frame is
+        encoded; a problem is said in the notes line (a warning 4 times a second would bury the page)."""
+        n = len(self.modalities)
+        values, project, live = dict(zip(self.modalities, args[:n])), args[n], args[n + 1]
+        problems = []
+        model, _ = attempt("live", strategy, [], lambda: self.model_for(strategy, project), warn=problems.append)
+        if model is None:
+            return None, problems[0], "", live
+        if live is None or live.model.fusion is not model.fusion:
+            live = LiveFusion(model)
+        p, _ = attempt("live", strategy, sorted(m for m, v in values.items() if v is not None),
+                       lambda: live.update(**values), warn=problems.append)
+        if p is None:
+            return None, problems[0], "", live
+        encoded = ", ".join(f"{m} {p.timings_ms[m]:.0f} ms" for m in p.modalities if m in p.timings_ms)
+        timing = (f"{p.timings_ms['total']:.0f} ms: encoded {encoded or 'nothing new'}, fused "
+                  f"{p.timings_ms['fusion']:.0f} ms.")
+        notes = " ".join(p.notes)
+        return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing} {notes}".strip(),
+                counted_html(p, self.modalities), live)
 
     def report(self, strategy: str, *args):
         """The "Download report" button: the same fusion as Fuse (inputs as in ``request``), written as a zip

@@ -149,17 +149,22 @@ TEXTS = {  # id -> text
 }
 
 
-def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, frames: int = 10) -> Path:
+def write_y4m(image_path: Path, out: Path, width: int = 640, height: int = 480, frames: int = 10,
+              noise: float = 0.0) -> Path:
     """A Y4M clip of a still picture for Chromium's fake camera (header says C420: Chromium rejects the
-    C420mpeg2 that ffmpeg writes)."""
+    C420mpeg2 that ffmpeg writes). noise: the standard deviation of a sensor-like noise drawn anew for
+    each frame, so that, as with a real camera, no two frames are equal."""
     rgb = np.asarray(Image.open(image_path).convert("RGB").resize((width, height)), dtype=np.float32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 0.257 * r + 0.504 * g + 0.098 * b + 16
-    u = (-0.148 * r - 0.291 * g + 0.439 * b + 128).reshape(height // 2, 2, width // 2, 2).mean((1, 3))
-    v = (0.439 * r - 0.368 * g - 0.071 * b + 128).reshape(height // 2, 2, width // 2, 2).mean((1, 3))
-    planes = b"".join(np.clip(p, 0, 255).astype(np.uint8).tobytes() for p in (y, u, v))
-    out.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420\n".encode() + b"FRAME\n".join(
-        [b""] + [planes] * frames))
+    rng = np.random.default_rng(0)
+    clip = []
+    for _ in range(frames):
+        frame = rgb + rng.normal(0, noise, rgb.shape) if noise else rgb
+        r, g, b = frame[..., 0], frame[..., 1], frame[..., 2]
+        y = 0.257 * r + 0.504 * g + 0.098 * b + 16
+        u = (-0.148 * r - 0.291 * g + 0.439 * b + 128).reshape(height // 2, 2, width // 2, 2).mean((1, 3))
+        v = (0.439 * r - 0.368 * g - 0.071 * b + 128).reshape(height // 2, 2, width // 2, 2).mean((1, 3))
+        clip.append(b"".join(np.clip(p, 0, 255).astype(np.uint8).tobytes() for p in (y, u, v)))
+    out.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420\n".encode() + b"FRAME\n".join([b""] + clip))
     return out
 
 
@@ -177,7 +182,7 @@ def open_app(context, url: str, ready: str = "#fuse-button"):
 
 def start_webcam(page) -> None:
     """On the app's page: switch the webcam on and wait for its first frame."""
-    page.get_by_text("Click to Access Webcam").click()
+    page.locator("#image-input").get_by_text("Click to Access Webcam").click()
     page.wait_for_function("() => { const v = document.querySelector('video');"
                            " return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30000)
 

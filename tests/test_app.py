@@ -138,8 +138,9 @@ def test_predict_is_an_mcp_tool(app_server):
 
 
 def media_flags(folder: Path) -> list[str]:
-    """Chromium flags for a fake camera showing the example 7 and a microphone saying "seven"."""
-    video = write_y4m(EXAMPLES / "image_7.png", folder / "digit.y4m")
+    """Chromium flags for a fake camera showing the example 7 (with a sensor's noise: no two frames alike)
+    and a microphone saying "seven"."""
+    video = write_y4m(EXAMPLES / "image_7.png", folder / "digit.y4m", noise=3.0)
     speech, rate = soundfile.read(EXAMPLES / "speech_7.wav", dtype="float32")
     wav = folder / "speech.wav"  # the word, then a second of silence (Chromium loops the file)
     soundfile.write(wav, np.concatenate([speech, np.zeros(rate, np.float32)]), rate, subtype="PCM_16")
@@ -247,6 +248,29 @@ def test_enter_fuses_and_a_phone_scrolls_to_the_result(app_server, browser, tmp_
     assert not overflowing_tables(page) and smallest_text_px(page) >= 11
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     keep_screenshot(page, "phone", tmp_path)
+
+
+def test_live_preview_fuses_each_new_frame_with_the_latest_text(app_server, browser):
+    page = open_page(browser, app_server.url, DESKTOP)
+    page.get_by_placeholder("e.g.").fill("it is a seven")
+    page.get_by_role("tab", name="Live").click()
+    live = page.locator("#live-webcam")
+    live.get_by_text("Click to Access Webcam").click()
+    page.wait_for_function("() => document.querySelector('#live-webcam video')?.readyState >= 2", timeout=30000)
+    live.get_by_role("button", name="capture photo").click()  # its Record button: starts the stream
+    notes = []
+    page.wait_for_function("() => document.querySelector('#live-info')?.innerText.includes('encoded')",
+                           timeout=60000)
+    while len(notes) < 3:  # each update's notes line: what was encoded for that frame
+        page.wait_for_function("prev => { const t = document.querySelector('#live-info').innerText; "
+                               "return t.includes('encoded') && t !== prev; }", arg=notes[-1] if notes else "",
+                               timeout=30000)
+        notes.append(page.locator("#live-info").inner_text())
+    assert page.locator("#live-prediction [data-testid='label-output-value']").inner_text().strip() == "7"
+    assert all("from image, text" in n for n in notes)
+    later = notes[1:]  # the text was encoded once, with the first frame; each new frame is encoded
+    assert all("encoded image" in n and "text" not in n.split("encoded")[1] for n in later), later
+    assert "weight" in page.locator("#live-counted").inner_text()
 
 
 SHAPE_TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["three corners", "a pointy triangle"]}
