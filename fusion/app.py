@@ -99,6 +99,13 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 upload = gr.UploadButton("Upload a project (.zip)", file_types=[".zip"], size="sm",
                                          elem_id="teach-upload")
             archive = gr.File(label="Project", visible=False, interactive=False, height=60, elem_id="teach-zip")
+            with gr.Accordion("Push the trained model to the Hugging Face Hub", open=False):
+                with gr.Row(elem_classes="compact-row"):
+                    repo = gr.Textbox(label="Repository", placeholder="your-name/my-classes", scale=3, min_width=150)
+                    private_repo = gr.Checkbox(True, label="private", scale=1, min_width=90)
+                token = gr.Textbox(label="Your access token (write)", type="password", placeholder="hf_…")
+                push = gr.Button("Push to Hub", size="sm", elem_id="teach-push")
+                pushed = gr.Markdown(elem_id="teach-pushed")
         with gr.Column(scale=6, min_width=320):
             report = gr.HTML(elem_id="teach-report")
             plot = gr.Plot(label="Mean weight of each input, per class", elem_id="teach-plot", format="png")
@@ -139,6 +146,8 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 concurrency_limit=1, concurrency_id="teach-train", time_limit=MAX_TRAIN_SECONDS + 30,
                 api_visibility="private")
     download.click(page.download, project, archive, api_visibility="private")
+    push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
+               api_visibility="private")
     upload.upload(page.upload, [project, upload, version], [project, label, fuse_strategy, version],
                   **private)
 
@@ -236,7 +245,7 @@ def build_demo(service: FusionService) -> gr.Blocks:
             if "image" in widgets:
                 live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
                 live_cam.stream(gpu(service.live), [strategy, *live_values, project, live],
-                                [live_label, live_info, live_counted, live], stream_every=0.2, time_limit=300,
+                                [live_label, live_info, live_counted, live], stream_every=0.125, time_limit=300,
                                 concurrency_limit=4, concurrency_id="live", show_progress="hidden",
                                 api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.

@@ -24,3 +24,7 @@ class ManifestError(UserError):
 
 class OptionError(UserError):
     """An option outside what it allows (a device, a training setting)."""
+
+
+class HubError(UserError):
+    """The Hugging Face Hub refused or could not take an upload (no token, no permission, no network)."""

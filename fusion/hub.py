@@ -12,7 +12,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import CheckpointError
+from .errors import CheckpointError, HubError
 
 MODEL_FILES = ["config.json", "*.safetensors", "README.md"]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -72,13 +72,26 @@ def push_model(model, repo_id: str, token: str | None = None, private: bool = Fa
 
     The token comes from ``token``, else ``HF_TOKEN`` or ``hf auth login``, as huggingface_hub finds it.
     """
-    from huggingface_hub import HfApi
-
     with tempfile.TemporaryDirectory(prefix="fusion-push-") as tmp:
         folder = model.save_pretrained(tmp)
         (folder / "README.md").write_text(model_card(model.config))
-        api = HfApi(token=token)
-        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
-                          commit_message="Upload a Fusion Lens model")
+        return upload(folder, repo_id, "model", token, private, "Upload a Fusion Lens model")
+
+
+def upload(folder: Path, repo_id: str, repo_type: str, token: str | None, private: bool, message: str,
+           **create_options) -> str:
+    """Create (or reuse) the repository and upload ``folder`` to it -> its URL; the Hub's refusals
+    (HTTP errors, no network) become a ``HubError`` with its reason."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if not is_repo_id(repo_id):
+        raise HubError(f"{repo_id!r} is not a repository id: give it as user/name.")
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_options)
+        api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=str(folder), commit_message=message)
+    except (HfHubHTTPError, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise HubError(f"The Hugging Face Hub did not take the upload to {repo_id}: {reason}") from None
     return str(url)

@@ -85,10 +85,6 @@ def push_space(folder: str | Path, repo_id: str, token: str | None = None, priva
 
     The token comes from ``token``, else ``HF_TOKEN`` or ``hf auth login``, as huggingface_hub finds it.
     """
-    from huggingface_hub import HfApi
+    from .hub import upload
 
-    api = HfApi(token=token)
-    url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=str(folder),
-                      commit_message="Deploy Fusion Lens")
-    return str(url)
+    return upload(Path(folder), repo_id, "space", token, private, "Deploy Fusion Lens", space_sdk="gradio")

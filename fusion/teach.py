@@ -43,6 +43,7 @@ FEW_SHOT = TrainConfig(batch_size=16, lr=3e-3, weight_decay=0.05, ema_decay=0.0,
                        corrupted_copies=False)
 FEW_SHOT_WIDTH = 64
 FEW_SHOT_STEPS = 150
+TRAIN_THREADS = 1  # a head of this size gains little from more
 
 
 @dataclass
@@ -193,7 +194,17 @@ class Project:
         """Cross-validate (stratified folds over the examples) and train the final model on all of them.
 
         progress: called with (fraction done, what is happening), e.g. Gradio's ``gr.Progress()``.
+        Runs on ``TRAIN_THREADS`` threads (torch counts them per calling thread), so that in a server the
+        other cores stay with other users' predictions.
         """
+        previous = torch.get_num_threads()
+        torch.set_num_threads(TRAIN_THREADS)
+        try:
+            return self.cross_validate_and_fit(strategy, seed, progress)
+        finally:
+            torch.set_num_threads(previous)
+
+    def cross_validate_and_fit(self, strategy: str, seed: int, progress) -> TeachReport:
         from .train import validation_score
 
         short = [c for c in self.classes if self.count(c) == 0]

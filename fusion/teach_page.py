@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .errors import InputError
 from .serving import TAUGHT, attempt, upload_path, with_paths
 from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, Project, plot_weights
 
@@ -155,3 +156,18 @@ class TeachPage:
             gr.Info(note)
         choices = [*self.service.models, TAUGHT] if project.model is not None else list(self.service.models)
         return project, self.classes_update(project), gr.update(choices=choices), version + 1
+
+    def push(self, project, repo_id: str, token: str, private: bool) -> str:
+        """Push to Hub: the session's taught model, to the user's repository with the user's own token
+        -> a line with its link. Never the server's token: on a public Space that would upload into the
+        Space owner's account."""
+        def run():
+            if project is None or project.model is None:
+                raise InputError("Train a model first: Push sends the trained model.")
+            if not (token or "").strip():
+                raise InputError("Paste a Hugging Face access token with write permission "
+                                 "(huggingface.co/settings/tokens); it is used for this upload only.")
+            return project.model.push_to_hub((repo_id or "").strip(), token=token.strip(), private=private)
+
+        url, _ = attempt("teach_push", "teach", [], run)
+        return f"Uploaded to [{escape(url)}]({escape(url)})." if url else ""

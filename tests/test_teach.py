@@ -141,3 +141,15 @@ def test_each_browser_session_has_its_own_project_and_its_files_go_with_it():
     assert not project_a.folder.exists() and project_b.folder.exists() and set(page.sessions) == {"b"}
     page.end_session(tab_b)
     assert not project_b.folder.exists()
+
+
+def test_push_to_hub_sends_the_taught_model_with_the_users_own_token(taught, recording_api):
+    project, _ = taught
+    page = TeachPage(service=None)  # pushing needs no served model
+    assert page.push(project, "me/shapes", "", True) == "" and not recording_api  # no token: nothing sent
+    shown = page.push(project, " me/shapes ", "hf_user", True)
+    assert "Uploaded to" in shown and "me/shapes" in shown
+    (_, token, _), (_, repo, created), (_, _, uploaded) = recording_api
+    assert token == "hf_user" and repo == "me/shapes" and created["private"] is True
+    assert {"config.json", "model.safetensors", "README.md"} <= set(uploaded["files"])
+    assert "circle" in uploaded["files"]["README.md"].decode()
