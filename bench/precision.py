@@ -50,8 +50,8 @@ def main() -> None:
     agree, prob_diff, weight_diff, disagreements = 0, 0.0, 0.0, []
     for start in range(0, len(rows), 32):
         chunk = rows[start:start + 32]
-        batch = [decode_inputs(model.encoders, image=r["image"] or None, audio=r["audio"] or None,
-                               text=r["text"] or None)[0] for r in chunk]
+        batch = [decode_inputs(model.encoders, decode_options=model.decode_options, image=r["image"] or None,
+                               audio=r["audio"] or None, text=r["text"] or None)[0] for r in chunk]
         full, low = run(model, batch, torch.float32), run(model, batch, dtype)
         for row, a, b in zip(chunk, full, low):
             agree += a.label == b.label

@@ -40,7 +40,8 @@ def main() -> None:
     sizes = [1, 2, 4, 8, 16, 32, 64] if device.type == "cuda" else [1, 2, 4, 8]
     with tempfile.TemporaryDirectory() as tmp:
         image, audio = request_files(Path(tmp))
-        items, _ = decode_inputs(model.encoders, image=image, audio=audio, text=SENTENCE)
+        items, _ = decode_inputs(model.encoders, decode_options=model.decode_options, image=image, audio=audio,
+                                 text=SENTENCE)
     rows = []
     for size in sizes:
         batch = [items] * size

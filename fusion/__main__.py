@@ -62,7 +62,8 @@ def cmd_train(args) -> int:
                       seed=args.seed,
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
-                      audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup)
+                      audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup,
+                      text_aliases=args.text_aliases)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -127,7 +128,7 @@ def positive_int(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .config import STRATEGY_NAMES, TrainConfig
+    from .config import STRATEGY_NAMES, TEXT_ALIAS_SETS, TrainConfig
     from .encoders.whisper_weights import WHISPER_MODELS
     from .modalities import modality, names
 
@@ -180,6 +181,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-encoder", choices=sorted(WHISPER_MODELS), default=defaults.audio_encoder)
     p.add_argument("--audio-layers", type=int, default=defaults.audio_layers,
                    help="tokens from the first N Whisper layers (base 1-6, tiny.en 1-4); 0: all of them")
+    p.add_argument("--text-aliases", choices=TEXT_ALIAS_SETS,
+                   help="a built-in task's other words for its classes, mapped in the text ('digits': oh, nought, "
+                   "nil ... -> zero); the shipped digits models have them")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from .errors import OptionError
 
 STRATEGY_NAMES = ("attention", "cross", "late", "concat")  # what fusion.strategies registers, default first
+TEXT_ALIAS_SETS = ("digits",)  # built-in tasks (modules of fusion.data) with a TEXT_ALIASES of their own
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TrainConfig:
     image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
     audio_encoder: str = "whisper-base"
     audio_layers: int | None = 4  # Whisper layers whose output are the audio tokens; None: all of them
+    text_aliases: str | None = None  # "digits": the model maps "oh", "nought" ... to "zero" (config text_aliases)
 
     def __post_init__(self):
         """Refuse settings a run cannot use, naming the option (before any feature is computed)."""
@@ -54,6 +56,7 @@ class TrainConfig:
             need(getattr(self, name) < 1, name, "below 1")
         need(self.reliability <= 1, "reliability", "a probability, at most 1")
         need(self.image_preprocessing in ("digit", "center"), "image_preprocessing", "'digit' or 'center'")
+        need(self.text_aliases in (None, *TEXT_ALIAS_SETS), "text_aliases", f"None or one of {TEXT_ALIAS_SETS}")
         for name in ("image_blocks", "audio_layers"):
             need(getattr(self, name) is None or (type(getattr(self, name)) is int and getattr(self, name) >= 1),
                  name, "None or a whole number ≥ 1")

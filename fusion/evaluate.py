@@ -63,7 +63,8 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
     model = loaded.fusion.to("cpu")
     modalities = list(model.modalities)
     rows_data = read_manifest(manifest)
-    cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", loaded.encoders)
+    cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", loaded.encoders,
+                         loaded.decode_options)
     split = load_split(cache, rows_data, loaded.labels, modalities, augment=False, name="test")
     complete = [i for i in range(len(rows_data)) if all(split.clean[m][i] is not None for m in modalities)]
     classes = len(loaded.labels)

@@ -31,20 +31,25 @@ def encoder_key(encoder: Encoder) -> str:
     return f"{encoder.modality}-{encoder.spec.replace('/', '_').replace(':', '_')}-{digest}"
 
 
-def item_key(modality: str, value: str, severity: float, seed: int) -> str:
-    """A cache entry is named by what went in: the file (path, size, mtime) or text, and the corruption."""
+def item_key(modality: str, value: str, severity: float, seed: int, options: dict | None = None) -> str:
+    """A cache entry is named by what went in: the file (path, size, mtime) or text, the corruption and the
+    decoder's options (a digits model's text aliases; none leaves the key as it was before options existed)."""
     seed = seed if severity > 0 else 0  # uncorrupted inputs do not depend on the seed
     if registry.modality(modality).files:
         stat = Path(value).stat()
         value = f"{Path(value).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha1(f"{modality}|{value}|{severity:.3f}|{seed}".encode()).hexdigest()
+    decoded = f"|{json.dumps(options, sort_keys=True)}" if options else ""
+    return hashlib.sha1(f"{modality}|{value}|{severity:.3f}|{seed}{decoded}".encode()).hexdigest()
 
 
 class FeatureCache:
-    """Per-item token files under ``root/<encoder key>/<item key>.safetensors`` (fp16 real tokens only)."""
+    """Per-item token files under ``root/<encoder key>/<item key>.safetensors`` (fp16 real tokens only).
 
-    def __init__(self, root: str | Path, encoders: dict[str, Encoder]):
-        self.root, self.encoders = Path(root), encoders
+    ``decode_options``: what the model's task tells the decoders (``fusion.model.decode_options``).
+    """
+
+    def __init__(self, root: str | Path, encoders: dict[str, Encoder], decode_options: dict | None = None):
+        self.root, self.encoders, self.decode_options = Path(root), encoders, decode_options or {}
 
     def tokens(self, modality: str, values: list[str], severity: float | list[float] = 0.0,
                seed: int | list[int] = 0, progress: str | None = None) -> list[dict]:
@@ -58,15 +63,16 @@ class FeatureCache:
         encoder = self.encoders[modality]
         folder = self.root / encoder_key(encoder)
         folder.mkdir(parents=True, exist_ok=True)
-        keys = [item_key(modality, v, s, sd) for v, s, sd in zip(values, severities, seeds)]
+        options = self.decode_options.get(modality)
+        keys = [item_key(modality, v, s, sd, options) for v, s, sd in zip(values, severities, seeds)]
         missing = sorted({i for i, k in enumerate(keys) if not (folder / f"{k}.safetensors").exists()})
         steps = range(0, len(missing), BATCH)
         for start in tqdm(steps, desc=progress, disable=progress is None or not missing, leave=False):
             chunk = missing[start:start + BATCH]
             items = []
             for i in chunk:
-                decoded, _ = decode_inputs(self.encoders, **{modality: values[i]},
-                                           corruption={modality: severities[i]}, seed=seeds[i])
+                decoded, _ = decode_inputs(self.encoders, **{modality: values[i]}, corruption={modality: severities[i]},
+                                           seed=seeds[i], decode_options=self.decode_options)
                 items.append(decoded[modality])
             encoded = encoder.encode(items)
             for row, i in enumerate(chunk):

@@ -15,6 +15,7 @@ import soundfile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .textnorm import apply_aliases, normalize
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
 MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
@@ -164,7 +165,8 @@ def load_audio(audio) -> tuple[np.ndarray, list[str]]:
 
 
 def load_text(text) -> tuple[str, list[str]]:
-    """Any text -> (cleaned text, notes); only whitespace means no text."""
+    """Any text -> (cleaned text in the form the encoder reads (``fusion.textnorm.normalize``), notes); only
+    whitespace means no text."""
     if not isinstance(text, str):
         raise InputError("Text must be a string.")
     notes = []
@@ -176,7 +178,7 @@ def load_text(text) -> tuple[str, list[str]]:
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         notes.append(f"Text longer than {MAX_TEXT_CHARS} characters was cut.")
-    return text, notes
+    return normalize(text).strip(), notes  # stripped again: a text of variation selectors only is empty
 
 
 def is_silent(waveform: np.ndarray) -> bool:
@@ -196,19 +198,25 @@ def decode_audio(audio) -> tuple[tuple[int, np.ndarray] | None, list[str]]:
     return (SAMPLE_RATE, waveform), notes
 
 
-def decode_text(text) -> tuple[str | None, list[str]]:
-    """The text modality's decoder: any text -> (cleaned text or None if only whitespace, notes)."""
+def decode_text(text, aliases: dict | None = None, labels=()) -> tuple[str | None, list[str]]:
+    """The text modality's decoder: any text -> (normalised text or None if only whitespace, notes).
+
+    aliases, labels: the model's other words for its classes and its labels (``fusion.model.decode_options``),
+    applied by ``fusion.textnorm.apply_aliases``; none for a model whose config has no ``text_aliases``.
+    """
     cleaned, notes = load_text(text)
-    return cleaned or None, notes
+    return apply_aliases(cleaned, aliases, labels) or None, notes
 
 
-def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0,
+def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0, decode_options: dict | None = None,
                   **inputs) -> tuple[dict, list[str]]:
     """Raw inputs {modality: value} -> {modality: canonical input} for the modalities ``encoders`` has,
     plus notes. Each registered modality (``fusion.modalities``) decodes its own.
 
     ``encoders``: {modality: encoder} of the model (only its keys are read). ``corruption`` {modality:
     severity in [0, 1]} degrades an input on purpose (the app's sliders, evaluation, training copies).
+    ``decode_options``: {modality: keyword arguments for its decoder}, what the model's task tells them
+    (``fusion.model.decode_options``: the text aliases of the digits models).
     """
     from .modalities import modality
 
@@ -219,7 +227,7 @@ def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0,
         if name not in encoders:
             notes.append(f"This model has no {name} encoder; the {name} was ignored.")
             continue
-        item, item_notes = modality(name).decode(value)
+        item, item_notes = modality(name).decode(value, **(decode_options or {}).get(name, {}))
         notes += item_notes
         if item is not None:
             items[name] = item

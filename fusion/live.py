@@ -67,7 +67,8 @@ class LiveFusion:
             if modality in self.latest and self.latest[modality].key == key:
                 continue
             t0 = time.perf_counter()
-            items, notes = decode_inputs(self.model.encoders, **{modality: value})
+            items, notes = decode_inputs(self.model.encoders, decode_options=self.model.decode_options,
+                                         **{modality: value})
             if modality not in items:  # e.g. a silent recording: nothing to fuse from it
                 self.latest.pop(modality, None)
                 continue

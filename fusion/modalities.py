@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import corrupt, inputs
+from . import corrupt, inputs, textnorm
 
 
 def explain_weights(tokens, row: int, weights, config: dict) -> dict:
@@ -78,6 +78,15 @@ def text_notes(item: str, tokens, row: int) -> list[str]:
     return []
 
 
+def always_evidence(item, tokens, row: int, config: dict) -> None:
+    return None
+
+
+def text_no_evidence(item: str, tokens, row: int, config: dict) -> str | None:
+    """A number the model has no class for, or a text the encoder mostly cannot read (``textnorm.no_evidence``)."""
+    return textnorm.no_evidence(item, tokens.token_strings[row] if tokens.token_strings else [], config["labels"])
+
+
 def image_widget():
     import gradio as gr
 
@@ -105,7 +114,8 @@ class Modality:
     """Everything particular to one kind of input.
 
     name: the key everywhere (manifest column, ``predict`` keyword, checkpoint fields).
-    decode: raw value -> (canonical input or None when it holds nothing usable, notes); raises InputError.
+    decode: raw value, and as keywords what the model's task tells it (``fusion.model.decode_options``) ->
+        (canonical input or None when it holds nothing usable, notes); raises InputError.
     corrupt: (canonical input, severity in [0, 1], np.random.Generator) -> degraded input (1 = no content).
     encoder, dim: the default encoder spec and its token width D.
     build: (spec dict without "name", name, device) -> Encoder, for encoder names this modality defines.
@@ -115,6 +125,9 @@ class Modality:
     explain: (Tokens, row, weights (T,), model config) -> JSON-ready token weights for ``Prediction``.
     view: (canonical input, Tokens, row) -> what the page and the report draw on (``Prediction.views``).
     encoded_notes: (canonical input, Tokens, row) -> notes for the user once encoded (e.g. text cut short).
+    no_evidence: (canonical input, Tokens, row, model config) -> a note when the input, though decoded, is
+        evidence for no class (a text naming "42" to the digits models), else None; ``Prediction.unimodal``
+        then marks it ``"evidence": False``.
     widget: () -> the Gradio input component the page shows for it (None: not on the page).
     corruption: what ``corrupt`` does, as the page's slider says it.
     color: how the page draws it.
@@ -132,6 +145,7 @@ class Modality:
     explain: Callable = explain_weights
     view: Callable = view_input
     encoded_notes: Callable = no_notes
+    no_evidence: Callable = always_evidence
     widget: Callable | None = None
     corruption: str = "corruption"
     color: str = "#7F7F7F"
@@ -203,5 +217,5 @@ register_modality(Modality(
     encoder={"name": "whisper-base", "layers": 4}, dim=512, build=build_audio))
 register_modality(Modality(
     "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text,
-    encoded_notes=text_notes, widget=text_widget, corruption="typos", color="#55A868",
+    encoded_notes=text_notes, no_evidence=text_no_evidence, widget=text_widget, corruption="typos", color="#55A868",
     encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))

@@ -29,6 +29,8 @@ CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 MAX_WIDTH = 2048  # d_model; encoder widths up to 4x: a config cannot ask for gigabytes of weights
 MAX_LABELS = 10_000
+MAX_ALIASES = 1_000  # other words in text_aliases, each at most MAX_ALIAS_CHARS long
+MAX_ALIAS_CHARS = 100
 
 
 @dataclass
@@ -61,7 +63,9 @@ class FusionModel(nn.Module):
     config keys: labels, strategy, strategy_config (its hyper-parameters), d_model, dropout,
     encoders {modality: spec}, encoder_dims {modality: D_m}, audio_pool (frames averaged per audio
     token), image_positions (cells of a fixed image grid, each with its own projection; 0 = none), class_prior
-    (training label frequencies, for Shapley's empty coalition).
+    (training label frequencies, for Shapley's empty coalition), and optionally text_aliases {word the text
+    was written with in training: [other ways to write it]}, which the text decoder maps to that word (the
+    digits task's; see ``decode_options``).
     """
 
     def __init__(self, config: dict):
@@ -299,6 +303,16 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
     return config
 
 
+def decode_options(config: dict) -> dict:
+    """What a model's task tells the decoders (``fusion.inputs.decode_inputs``): {modality: keyword arguments}.
+
+    Only a config with ``text_aliases`` has any: the text decoder gets them with the labels (a text already
+    naming a label keeps its aliases). Old configs, and taught tasks, have none.
+    """
+    aliases = config.get("text_aliases")
+    return {"text": {"aliases": aliases, "labels": config["labels"]}} if aliases else {}
+
+
 def is_int(value, low: int, high: int) -> bool:
     """A JSON whole number in [low, high] (booleans are not numbers here)."""
     return type(value) is int and low <= value <= high
@@ -313,7 +327,7 @@ def validate_config(config: dict) -> dict:
     need(config.get("format_version") == FORMAT_VERSION, "format_version",
          f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
     known = {"format_version", "weights", "labels", "strategy", "strategy_config", "d_model", "dropout", "encoders",
-             "encoder_dims", "audio_pool", "image_positions", "class_prior", "training"}
+             "encoder_dims", "audio_pool", "image_positions", "class_prior", "text_aliases", "training"}
     need(set(config) <= known, "/".join(sorted(set(config) - known)) or "?", "unknown field")
     labels = config.get("labels")
     need(isinstance(labels, list) and 2 <= len(labels) <= MAX_LABELS and all(isinstance(x, str) for x in labels)
@@ -336,4 +350,11 @@ def validate_config(config: dict) -> dict:
     need(isinstance(prior, list) and len(prior) == len(labels)
          and all(type(p) in (int, float) and math.isfinite(p) and p > 0 for p in prior),
          "class_prior", "must give one positive, finite frequency per label")
+    aliases = config.get("text_aliases", {})
+    lists = isinstance(aliases, dict) and all(isinstance(others, list) for others in aliases.values())
+    others = [word for words in aliases.values() for word in words] if lists else []
+    need(lists and len(others) <= MAX_ALIASES
+         and all(isinstance(w, str) and 0 < len(w.strip()) <= MAX_ALIAS_CHARS for w in [*aliases, *others]),
+         "text_aliases", f"must map words to lists of other words (at most {MAX_ALIASES}, each 1 to "
+         f"{MAX_ALIAS_CHARS} characters)")
     return config

@@ -16,7 +16,7 @@ from . import modalities as registry
 from .encoders import Encoder, resolve_device, shared_encoder
 from .errors import CheckpointError
 from .inputs import decode_inputs
-from .model import FusionModel
+from .model import FusionModel, decode_options
 
 
 def find_assets() -> Path:
@@ -50,6 +50,11 @@ class LoadedModel:
     def strategy(self) -> str:
         return self.fusion.strategy_name
 
+    @property
+    def decode_options(self) -> dict:
+        """What this model's task tells the decoders (``decode_inputs``): the digits models' text aliases."""
+        return decode_options(self.fusion.config)
+
 
 def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
     """Load a model folder or hub repository id (None = the shipped default) and its encoders on ``device``.
@@ -78,6 +83,10 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
 @dataclass
 class Prediction:
     """One prediction and its explanations, as plain Python.
+
+    ``unimodal`` {modality: {"label", "prob", "evidence"}} is what each input says alone; ``evidence`` is
+    False when the input is evidence for no class (``Modality.no_evidence``: a text naming "42" to a digits
+    model), and a note says why.
 
     ``to_dict`` is the JSON the CLI prints and the API returns. ``views`` holds, per modality, what the
     page draws on (``Modality.view``: the decoded photo and the network's crop, the 16-kHz waveform, the
@@ -114,7 +123,8 @@ def predict(model: LoadedModel, image=None, audio=None, text=None, explain: bool
     Raises ``InputError`` (a message for the user) when nothing usable is given.
     """
     start = time.perf_counter()
-    items, notes = decode_inputs(model.encoders, corruption, image=image, audio=audio, text=text, **others)
+    items, notes = decode_inputs(model.encoders, corruption, decode_options=model.decode_options, image=image,
+                                 audio=audio, text=text, **others)
     decoded = time.perf_counter()
     prediction = predict_items(model, [items], explain)[0]
     prediction.notes = notes + prediction.notes
@@ -190,18 +200,17 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         return None if matrix is None else {m: round(float(matrix[row, i]), 6)
                                             for i, m in enumerate(fusion.modalities) if m in present}
 
-    unimodal = {}
-    for m in present:
-        p = out.unimodal_logits[m][row].softmax(-1)
-        unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6)}
-
-    notes, token_weights, views = [], {}, {}
+    notes, unimodal, token_weights, views = [], {}, {}, {}
     for m in present:
         kind = registry.modality(m)
+        p = out.unimodal_logits[m][row].softmax(-1)
+        no_evidence = kind.no_evidence(items[m], tokens[m], row, fusion.config)
+        unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6),
+                       "evidence": no_evidence is None}
         if m in out.token_weights:
             token_weights[m] = kind.explain(tokens[m], row, out.token_weights[m][row], fusion.config)
         views[m] = kind.view(items[m], tokens[m], row)
-        notes += kind.encoded_notes(items[m], tokens[m], row)
+        notes += kind.encoded_notes(items[m], tokens[m], row) + ([no_evidence] if no_evidence else [])
 
     subsets = []
     for kept, subset_probs in out.subset_probs.items():

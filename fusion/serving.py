@@ -298,7 +298,8 @@ class FusionService:
         for i, (image, audio, text) in enumerate(zip(images, audios, texts)):
             given = self.present({"image": image, "audio": audio, "text": text})
             inputs, _ = attempt("api_batch_decode", self.default, sorted(given),
-                                lambda given=given: decode_inputs(model.encoders, **with_paths(given)),
+                                lambda given=given: decode_inputs(model.encoders, decode_options=model.decode_options,
+                                                                  **with_paths(given)),
                                 warn=lambda message, i=i: results.__setitem__(i, {"error": message}))
             if inputs is not None:
                 decoded.append(inputs)

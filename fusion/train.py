@@ -13,6 +13,7 @@ What makes the weights mean something:
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import math
@@ -33,7 +34,7 @@ from .data.manifest import read_manifest_or_zip
 from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
-from .model import FusionModel, default_config
+from .model import FusionModel, decode_options, default_config
 
 VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
 
@@ -217,7 +218,11 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
             encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
         except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
             raise OptionError(str(error)) from None
-        cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders)
+        # The task's other words for its classes travel in the config, so serving decodes text as training did.
+        task = {"text_aliases": importlib.import_module(f".data.{cfg.text_aliases}", __package__).TEXT_ALIASES} \
+            if cfg.text_aliases else {}
+        cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders,
+                             decode_options({**task, "labels": labels}))
         train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
         val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
 
@@ -228,7 +233,7 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
     config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
                             encoder_dims={m: encoders[m].dim for m in modalities},
                             class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()],
-                            image_positions=grids.pop() if len(grids) == 1 else 0)
+                            image_positions=grids.pop() if len(grids) == 1 else 0, **task)
     model = FusionModel(config)
     by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
                         and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}

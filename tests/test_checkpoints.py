@@ -65,6 +65,9 @@ CONFIG_MUTATIONS = {  # name -> change to config.json (a dict update, or a funct
     "weights outside": {"weights": "../../etc/passwd"},
     "weights pickle": {"weights": "model.bin"},
     "image_positions -1": {"image_positions": -1},
+    "text_aliases a list": {"text_aliases": ["oh"]},
+    "text_aliases to a string": {"text_aliases": {"zero": "oh"}},
+    "text_aliases empty word": {"text_aliases": {"zero": [" "]}},
     "not an object": lambda c: "[1, 2, 3]",
     "not JSON": lambda c: "{'labels': ",
 }
@@ -195,7 +198,8 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 
 def test_train_config_refuses_what_a_run_cannot_use():
-    for bad in ({"epochs": 0}, {"lr": float("nan")}, {"soup": 0}, {"fusion": "magic"}, {"audio_layers": 0}):
+    for bad in ({"epochs": 0}, {"lr": float("nan")}, {"soup": 0}, {"fusion": "magic"}, {"audio_layers": 0},
+                {"text_aliases": "mugs"}):
         with pytest.raises(UserError):
             TrainConfig(**bad)
     TrainConfig()  # the defaults are valid

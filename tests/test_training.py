@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import fusion
+from fusion.data.digits import TEXT_ALIASES
 from fusion.data.manifest import read_manifest
 from fusion.pipeline import MODELS_DIR
 from fusion.train import TrainConfig, loss_fn, make_batch, train
@@ -37,7 +38,8 @@ def tiny_data(tmp_path_factory):
 
 def test_training_a_few_steps_lowers_the_loss(tiny_data, tmp_path):
     train_csv, val_csv = tiny_data
-    cfg = TrainConfig(fusion="attention", epochs=4, batch_size=10, lr=3e-3, modality_dropout=0.0, reliability=0.0)
+    cfg = TrainConfig(fusion="attention", epochs=4, batch_size=10, lr=3e-3, modality_dropout=0.0, reliability=0.0,
+                      text_aliases="digits")
     result = train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
     losses = [entry["loss"] for entry in result["log"]]
     assert losses[-1] < losses[0]
@@ -45,8 +47,10 @@ def test_training_a_few_steps_lowers_the_loss(tiny_data, tmp_path):
     assert len(result["log"][0]["val"]) == 7 and "image+audio+text" in result["log"][0]["val"]
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["strategy"] == "attention" and config["training"]["train_rows"] == 20
+    assert config["text_aliases"] == TEXT_ALIASES  # --text-aliases digits: the model maps "oh" as served
     model = fusion.load_model(tmp_path / "model", device="cpu")
     assert fusion.predict(model, text="seven").label in model.labels
+    assert fusion.predict(model, text="oh").views["text"]["input"] == "zero"
 
 
 def test_another_speech_encoder_and_the_raw_weights(tiny_data, tmp_path):

@@ -40,11 +40,18 @@ from scipy import ndimage, signal
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..textnorm import ONES
 from .manifest import write_manifest
 
 SPLITS = ("train", "val", "test")
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+NUMBER_WORDS = ONES[:10]  # zero .. nine
 SPOKEN_WORDS = {label: (word, "oh") if label == 0 else (word,) for label, word in enumerate(NUMBER_WORDS)}
+# The other English ways to write a digit, which the digits models' text maps to the words the training text
+# was written with (``train --text-aliases digits`` puts them in the config field text_aliases). Not "o":
+# training text's typos make it from "so" ("o i wrote a 7").
+TEXT_ALIASES = {"zero": ["oh", "nought", "naught", "nil", "zilch", "zip", "nada"], "one": ["wun"], "two": ["deuce"],
+                "three": ["trey"], "four": ["fower"], "five": ["fife"], "six": ["half a dozen", "half-dozen"],
+                "seven": [], "eight": [], "nine": ["niner"]}
 # Images per class (train, val, test) and clip renditions per (voice, word), by build size.
 IMAGES_PER_CLASS = {"full": (350, 50, 100), "small": (10, 5, 10)}
 RENDITIONS = {"full": 3, "small": 1}
