@@ -23,7 +23,8 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps(p.to_dict()))
         return 0
-    print(f"prediction: {p.label}   ({p.strategy} fusion of {', '.join(p.modalities)})")
+    shown = p.label if p.label is not None else f"none: no {p.class_noun} recognised"
+    print(f"prediction: {shown}   ({p.strategy} fusion of {', '.join(p.modalities)})")
     for label, prob in p.top(3):
         print(f"  {label:>8}  {prob:6.1%}")
     print(f"\n  {'modality':<9}{'weight':>8}{'contribution':>14}   alone says")
@@ -63,7 +64,8 @@ def cmd_train(args) -> int:
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
                       audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup,
-                      text_aliases=args.text_aliases)
+                      text_aliases=args.text_aliases, negative_weight=args.negative_weight,
+                      class_noun=args.class_noun)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -184,6 +186,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--text-aliases", choices=TEXT_ALIAS_SETS,
                    help="a built-in task's other words for its classes, mapped in the text ('digits': oh, nought, "
                    "nil ... -> zero); the shipped digits models have them")
+    p.add_argument("--negative-weight", type=float, default=defaults.negative_weight,
+                   help="how strongly rows with an empty label (negatives) pull the model towards no class")
+    p.add_argument("--class-noun", default=defaults.class_noun,
+                   help="what the classes are, for saying none was recognised ('digit': no digit recognised)")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)

@@ -35,6 +35,8 @@ class TrainConfig:
     image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
     audio_encoder: str = "whisper-base"
     audio_layers: int | None = 4  # Whisper layers whose output are the audio tokens; None: all of them
+    negative_weight: float = 0.5  # outlier exposure: the weight of negatives' pull towards no class (uniform)
+    class_noun: str = "class"  # what the classes are ("digit"): the model says "no digit recognised"
     text_aliases: str | None = None  # "digits": the model maps "oh", "nought" ... to "zero" (config text_aliases)
 
     def __post_init__(self):

@@ -2,7 +2,10 @@
 
     python -m fusion evaluate --model DIR --manifest TEST.csv --report OUT/
 
-Writes ``report.md``, ``metrics.json`` and PNG plots. Robustness follows MultiBench: accuracy against
+Writes ``report.md``, ``metrics.json`` and PNG plots. Accuracy counts an abstention on a real example as
+a miss; rows with an empty label (negatives, e.g. an out-of-distribution check set) report the share
+abstained on. Calibration: the expected calibration error and a reliability diagram of the fused
+prediction. Robustness follows MultiBench: accuracy against
 corruption severity 0..1 per modality, and its area under the curve ("relative robustness"), with every
 other modality clean and, with three or more modalities, with a single clean partner (the "pairs"
 figure: MultiBench's two-modality setting, which does not saturate when two clean modalities agree).
@@ -22,28 +25,36 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .calibration import reliability  # noqa: E402
 from .data.manifest import read_manifest  # noqa: E402
 from .features import FeatureCache  # noqa: E402
 from .pipeline import load_model, predict  # noqa: E402
 from .train import SplitFeatures, load_split, make_batch, with_modalities  # noqa: E402
 
 SEVERITIES = [round(0.1 * i, 1) for i in range(11)]
+ABSTAINED = -2  # a prediction of none of the classes (a negative row's label is train.NEGATIVE, -1)
 
 
 @torch.no_grad()
 def run(model, split: SplitFeatures, rows: list[int], batch: int = 250) -> dict:
-    """Predictions, modality weights and labels for ``rows`` of a split."""
-    preds, weights, labels = [], [], []
+    """Predictions (ABSTAINED where the calibrated model abstains), confidences, modality weights and labels
+    for ``rows`` of a split."""
+    below = model.config.get("calibration", {}).get("abstain_below")
+    preds, confidences, weights, labels = [], [], [], []
     for start in range(0, len(rows), batch):
         chunk = rows[start:start + batch]
         tokens, y, _, _ = make_batch(split, chunk, model, None, None)
         out = model(tokens)
-        preds.append(out.logits.argmax(-1))
+        confidence, pred = out.probs.max(-1)
+        preds.append(pred if below is None else torch.where(confidence < below, ABSTAINED, pred))
+        confidences.append(confidence)
         labels.append(y)
         if out.modality_weights is not None:
             weights.append(out.modality_weights)
-    return {"pred": torch.cat(preds).numpy(), "label": torch.cat(labels).numpy(),
-            "weights": torch.cat(weights).numpy() if weights else None}
+    if not rows:
+        return {"pred": np.zeros(0, int), "confidence": np.zeros(0), "label": np.zeros(0, int), "weights": None}
+    return {"pred": torch.cat(preds).numpy(), "confidence": torch.cat(confidences).numpy(),
+            "label": torch.cat(labels).numpy(), "weights": torch.cat(weights).numpy() if weights else None}
 
 
 def macro_f1(pred: np.ndarray, label: np.ndarray, classes: int) -> float:
@@ -66,26 +77,42 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
     cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", loaded.encoders,
                          loaded.decode_options)
     split = load_split(cache, rows_data, loaded.labels, modalities, augment=False, name="test")
-    complete = [i for i in range(len(rows_data)) if all(split.clean[m][i] is not None for m in modalities)]
+    negatives = [i for i, row in enumerate(rows_data) if row["label"] is None]
+    complete = [i for i, row in enumerate(rows_data) if row["label"] is not None
+                and all(split.clean[m][i] is not None for m in modalities)]
     classes = len(loaded.labels)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict = {"model": str(model_dir), "strategy": model.strategy_name, "rows": len(rows_data),
-                     "complete_rows": len(complete)}
+                     "complete_rows": len(complete), "negative_rows": len(negatives)}
 
-    # 1. Every non-empty subset of modalities, clean inputs.
-    subsets = {}
+    # 1. Every non-empty subset of modalities, clean inputs; negatives: the share abstained on.
+    subsets, pooled = {}, []
     for size in range(1, len(modalities) + 1):
         for keep in itertools.combinations(modalities, size):
-            rows = [i for i in range(len(rows_data)) if all(split.clean[m][i] is not None for m in keep)]
-            r = run(model, with_modalities(split, keep, modalities), rows)
-            subsets["+".join(keep)] = {"accuracy": float(np.mean(r["pred"] == r["label"])),
-                                       "macro_f1": macro_f1(r["pred"], r["label"], classes), "n": len(rows)}
+            kept = with_modalities(split, keep, modalities)
+            rows = [i for i in range(len(rows_data)) if rows_data[i]["label"] is not None
+                    and all(split.clean[m][i] is not None for m in keep)]
+            r = run(model, kept, rows)
+            pooled.append(r)
+            subsets["+".join(keep)] = {"accuracy": float(np.mean(r["pred"] == r["label"])) if rows else None,
+                                       "macro_f1": macro_f1(r["pred"], r["label"], classes), "n": len(rows),
+                                       "abstained": float(np.mean(r["pred"] == ABSTAINED)) if rows else None}
+            # Negatives with exactly these modalities: an out-of-distribution check set's rows.
+            only = [i for i in negatives if {m for m in modalities if split.clean[m][i] is not None} == set(keep)]
+            if only:
+                subsets["+".join(keep)]["negatives"] = {"n": len(only), "abstained": float(np.mean(
+                    run(model, kept, only)["pred"] == ABSTAINED))}
             if size == len(modalities):
                 clean_all = r
     metrics["subsets"] = subsets
-    confusion = np.zeros((classes, classes), dtype=int)
-    np.add.at(confusion, (clean_all["label"], clean_all["pred"]), 1)
+    metrics["calibration"] = {
+        "config": model.config.get("calibration", {}),
+        "all_modalities": reliability(clean_all["confidence"], clean_all["pred"] == clean_all["label"]),
+        "every_subset": reliability(np.concatenate([r["confidence"] for r in pooled]),
+                                    np.concatenate([r["pred"] == r["label"] for r in pooled]))}
+    confusion = np.zeros((classes, classes + 1), dtype=int)  # the last column: abstained
+    np.add.at(confusion, (clean_all["label"], np.where(clean_all["pred"] == ABSTAINED, classes, clean_all["pred"])), 1)
     metrics["confusion"] = confusion.tolist()
     clean_weights = None if clean_all["weights"] is None else clean_all["weights"].mean(0)
 
@@ -183,8 +210,8 @@ def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     confusion = np.array(metrics["confusion"])
     fig, ax = plt.subplots(figsize=(4.6, 4))
     ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-           xlabel="predicted", ylabel="true", title="Confusion (all modalities)")
+    ax.set(xticks=range(len(labels) + 1), yticks=range(len(labels)), xticklabels=[*labels, "none"],
+           yticklabels=labels, xlabel="predicted (none: abstained)", ylabel="true", title="Confusion (all modalities)")
     for (i, j), v in np.ndenumerate(confusion):
         if v:
             ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > confusion.max() / 2 else "k")
@@ -192,7 +219,23 @@ def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     fig.savefig(out / "confusion.png", dpi=110)
     plt.close(fig)
 
-    subsets = metrics["subsets"]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+    for ax, (name, diagram) in zip(axes, [("all modalities", metrics["calibration"]["all_modalities"]),
+                                          ("every subset", metrics["calibration"]["every_subset"])]):
+        bins = diagram["bins"]
+        ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins],
+               width=[b["high"] - b["low"] for b in bins], color="#4C72B0", edgecolor="white", label="accuracy")
+        ax.plot([0, 1], [0, 1], color="#C44E52", linestyle="--", label="perfect calibration")
+        ax.set(title=f"{name}: ECE {diagram['ece']:.1%} (n={diagram['n']})", xlabel="confidence", xlim=(0, 1),
+               ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy in the bin")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+
+    subsets = {k: v for k, v in metrics["subsets"].items() if v["accuracy"] is not None}
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.barh(list(subsets), [s["accuracy"] for s in subsets.values()], color="#4C72B0")
     ax.set(xlim=(min(0.8, min(s["accuracy"] for s in subsets.values())), 1), xlabel="accuracy",
@@ -205,9 +248,22 @@ def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
 def render_report(metrics: dict) -> str:
     lines = [f"# Evaluation: {metrics['strategy']} ({metrics['model']})", "",
              f"{metrics['rows']} test rows ({metrics['complete_rows']} with every modality).", "",
-             "## Accuracy by modalities given", "", "| modalities | accuracy | macro-F1 | n |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v['accuracy']:.4f} | {v['macro_f1']:.4f} | {v['n']} |" for k, v in metrics["subsets"].items()]
-    lines += ["", "![subsets](subsets.png) ![confusion](confusion.png)", ""]
+             "## Accuracy by modalities given", "",
+             "Abstaining on a real example counts as a miss; negatives: rows with an empty label and exactly these "
+             "modalities.", "",
+             "| modalities | accuracy | macro-F1 | n | abstained | negatives abstained on (n) |",
+             "|---|---|---|---|---|---|"]
+    for k, v in metrics["subsets"].items():
+        negatives = f"{v['negatives']['abstained']:.1%} ({v['negatives']['n']})" if "negatives" in v else "—"
+        lines.append(f"| {k} | {fmt(v['accuracy'], '.4f')} | {v['macro_f1']:.4f} | {v['n']} | "
+                     f"{fmt(v['abstained'], '.1%')} | {negatives} |")
+    calibration = metrics["calibration"]
+    lines += ["", "![subsets](subsets.png) ![confusion](confusion.png)", "", "## Calibration", "",
+              "Expected calibration error of the fused prediction (15 bins): "
+              f"{calibration['all_modalities']['ece']:.2%} with every modality, "
+              f"{calibration['every_subset']['ece']:.2%} over every subset of them. The model's "
+              f"calibration: {json.dumps(calibration['config']) if calibration['config'] else 'none'}.", "",
+              "![reliability](reliability.png)", ""]
     if metrics["corruption"]:
         lines += render_robustness(metrics)
     p = metrics["parameters"]
@@ -216,6 +272,10 @@ def render_report(metrics: dict) -> str:
               f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
               f"over {metrics['latency_ms']['requests']} requests.", ""]
     return "\n".join(lines)
+
+
+def fmt(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def render_robustness(metrics: dict) -> list[str]:

@@ -91,6 +91,16 @@ class FusionModel(nn.Module):
             m: classifier(d_model, num_classes, config["dropout"]) for m in self.modalities})
         self.register_buffer("log_prior", torch.tensor(config["class_prior"], dtype=torch.float32).log(),
                              persistent=False)
+        self.register_buffer("temperature", torch.tensor(1.0), persistent=False)
+        self.set_calibration(config.get("calibration", {}))
+
+    def set_calibration(self, calibration: dict) -> None:
+        """Use ``calibration`` (``fusion.train.calibrate``'s: temperature, abstention thresholds), kept in the
+        config; {} is none (temperature 1, never abstains)."""
+        self.config["calibration"] = validate_config({**self.config, "calibration": calibration})["calibration"]
+        self.temperature.fill_(float(calibration.get("temperature", 1.0)))
+        if not calibration:
+            del self.config["calibration"]
 
     @property
     def strategy_name(self) -> str:
@@ -136,8 +146,9 @@ class FusionModel(nn.Module):
         return result
 
     def classify(self, out) -> torch.Tensor:
-        """A ``StrategyOutput`` -> logits (B, C): the head on the fused features, or the strategy's own."""
-        return out.logits if self.head is None else self.head(out.features)
+        """A ``StrategyOutput`` -> logits (B, C): the head on the fused features, or the strategy's own,
+        divided by the calibrated temperature (1 in training)."""
+        return (out.logits if self.head is None else self.head(out.features)) / self.temperature
 
     @torch.no_grad()
     def shapley(self, projected: dict[str, ModalityTokens], target: torch.Tensor):
@@ -327,7 +338,8 @@ def validate_config(config: dict) -> dict:
     need(config.get("format_version") == FORMAT_VERSION, "format_version",
          f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
     known = {"format_version", "weights", "labels", "strategy", "strategy_config", "d_model", "dropout", "encoders",
-             "encoder_dims", "audio_pool", "image_positions", "class_prior", "text_aliases", "training"}
+             "encoder_dims", "audio_pool", "image_positions", "class_prior", "text_aliases", "class_noun",
+             "calibration", "training"}
     need(set(config) <= known, "/".join(sorted(set(config) - known)) or "?", "unknown field")
     labels = config.get("labels")
     need(isinstance(labels, list) and 2 <= len(labels) <= MAX_LABELS and all(isinstance(x, str) for x in labels)
@@ -357,4 +369,18 @@ def validate_config(config: dict) -> dict:
          and all(isinstance(w, str) and 0 < len(w.strip()) <= MAX_ALIAS_CHARS for w in [*aliases, *others]),
          "text_aliases", f"must map words to lists of other words (at most {MAX_ALIASES}, each 1 to "
          f"{MAX_ALIAS_CHARS} characters)")
+    noun = config.get("class_noun", "class")
+    need(isinstance(noun, str) and 0 < len(noun.strip()) <= MAX_ALIAS_CHARS, "class_noun",
+         f"must be a word of 1 to {MAX_ALIAS_CHARS} characters")
+    calibration = config.get("calibration", {})
+    need(isinstance(calibration, dict), "calibration", "must be an object")
+    temperature, below = calibration.get("temperature", 1.0), calibration.get("abstain_below")
+    alone = calibration.get("unimodal_abstain_below", {})
+    need(type(temperature) in (int, float) and 0.01 <= temperature <= 100, "calibration.temperature",
+         "must be a number in 0.01..100")
+    need(below is None or (type(below) in (int, float) and 0 <= below <= 1), "calibration.abstain_below",
+         "must be a probability")
+    need(isinstance(alone, dict) and set(alone) <= set(encoders)
+         and all(type(v) in (int, float) and 0 <= v <= 1 for v in alone.values()),
+         "calibration.unimodal_abstain_below", "must map the model's modalities to probabilities")
     return config

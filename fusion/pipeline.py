@@ -84,16 +84,22 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
 class Prediction:
     """One prediction and its explanations, as plain Python.
 
+    ``label`` is None when the model abstains: its calibrated confidence is below the threshold it was
+    calibrated with (models trained with negatives), i.e. the inputs show none of the classes;
+    ``guess`` is then the most probable class all the same, and a note says so. ``class_noun`` names what
+    the classes are ("digit"), for saying so.
+
     ``unimodal`` {modality: {"label", "prob", "evidence"}} is what each input says alone; ``evidence`` is
     False when the input is evidence for no class (``Modality.no_evidence``: a text naming "42" to a digits
-    model), and a note says why.
+    model; or, for a model calibrated with negatives, that input alone below its threshold), and a note
+    says why.
 
     ``to_dict`` is the JSON the CLI prints and the API returns. ``views`` holds, per modality, what the
     page draws on (``Modality.view``: the decoded photo and the network's crop, the 16-kHz waveform, the
     text) and is not serialised.
     """
 
-    label: str
+    label: str | None
     probs: dict[str, float]
     strategy: str
     modalities: list[str]
@@ -104,7 +110,18 @@ class Prediction:
     subsets: list[dict]
     timings_ms: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    class_noun: str = "class"
     views: dict[str, dict] = field(default_factory=dict, repr=False)
+
+    @property
+    def guess(self) -> str:
+        """The most probable class, also when the model abstains."""
+        return max(self.probs, key=self.probs.get)
+
+    @property
+    def answer(self) -> str:
+        """What to show as the prediction: the label, or "no digit" (the class noun) when abstaining."""
+        return self.label if self.label is not None else f"no {self.class_noun}"
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
@@ -192,9 +209,12 @@ def to_cpu(out):
 
 def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dict, timings: dict) -> Prediction:
     fusion, labels = model.fusion, model.labels
+    calibration, noun = fusion.config.get("calibration", {}), fusion.config.get("class_noun", "class")
     present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
     probs = out.probs[row]
     label = labels[int(probs.argmax())]
+    below = calibration.get("abstain_below")
+    abstained = below is not None and float(probs.max()) < below
 
     def per_modality(matrix):
         return None if matrix is None else {m: round(float(matrix[row, i]), 6)
@@ -205,6 +225,9 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         kind = registry.modality(m)
         p = out.unimodal_logits[m][row].softmax(-1)
         no_evidence = kind.no_evidence(items[m], tokens[m], row, fusion.config)
+        alone_below = calibration.get("unimodal_abstain_below", {}).get(m)
+        if no_evidence is None and alone_below is not None and float(p.max()) < alone_below:
+            no_evidence = f"The {m} alone shows no {noun} the model knows."
         unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6),
                        "evidence": no_evidence is None}
         if m in out.token_weights:
@@ -216,11 +239,15 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     for kept, subset_probs in out.subset_probs.items():
         if kept and set(kept) <= set(present):
             p = subset_probs[row]
-            subsets.append({"modalities": list(kept), "label": labels[int(p.argmax())],
-                            "prob": round(float(p.max()), 6)})
+            subsets.append({"modalities": list(kept), "prob": round(float(p.max()), 6),
+                            "label": None if below is not None and float(p.max()) < below else labels[int(p.argmax())]})
 
+    if abstained:
+        notes.insert(0, f"No {noun} recognised: the inputs show none of the classes (the best guess, {label}, "
+                        f"is at {float(probs.max()):.0%}, below the {below:.0%} this model needs to answer).")
     return Prediction(
-        label=label, probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,
+        label=None if abstained else label, class_noun=noun,
+        probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,
         modalities=present, modality_weights=per_modality(out.modality_weights),
         contributions=per_modality(out.contributions), unimodal=unimodal, token_weights=token_weights,
         subsets=subsets, timings_ms=timings, notes=notes, views=views)

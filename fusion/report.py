@@ -31,12 +31,12 @@ def write_report(p: Prediction, folder: str | Path) -> list[Path]:
             written.append(folder / name)
     notes = "".join(f"<li>{escape(note)}</li>" for note in p.notes)
     summary = escape(headline(p).replace("**", ""))
-    page = (f"<!doctype html><meta charset=utf-8><title>Fusion Lens: {escape(p.label)}</title>"
+    page = (f"<!doctype html><meta charset=utf-8><title>Fusion Lens: {escape(p.answer)}</title>"
             f"<style>:root {{--text-md: 16px; --text-sm: 14px; --body-text-color: #1f2937; "
             f"--border-color-primary: #d1d5db; --background-fill-secondary: #f3f4f6}} body {{font-family: "
             f"system-ui, sans-serif; max-width: 900px; margin: 2em auto}} .fl-panel {{margin-bottom: 1.5em}} "
             f"{CSS}</style>"
-            f"<h1>Fusion Lens: {escape(p.label)}</h1><p>{summary} ({escape(p.strategy)} fusion)</p>"
+            f"<h1>Fusion Lens: {escape(p.answer)}</h1><p>{summary} ({escape(p.strategy)} fusion)</p>"
             f"{f'<ul>{notes}</ul>' if notes else ''}{counted_html(p)}{maps_html(p)}{words_html(p)}"
             f"{what_if_html(p) if len(p.modalities) > 1 else ''}")
     written.append(folder / "report.html")

@@ -90,6 +90,11 @@ def log_request(kind: str, strategy: str, given: list[str], outcome: str, starte
                          "ms": round((time.perf_counter() - started) * 1000, 1)}))
 
 
+def shown_label(p: Prediction):
+    """The prediction box's value: the top 3 with their probabilities, or "no digit" when abstaining."""
+    return p.answer if p.label is None else {label: prob for label, prob in p.top(3)}
+
+
 def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
     """Run one request's work -> (result or None, outcome), logging it; failures never escape as a trace.
 
@@ -190,7 +195,7 @@ class FusionService:
         model = f"{TAUGHT} ({p.strategy} fusion)" if strategy == TAUGHT else f"{p.strategy} fusion"
         timing = f"{p.timings_ms['total']:.0f} ms on {self.device.type.upper()}, {model}."
         notes = "\n".join(f"- {note}" for note in p.notes)
-        return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing}\n\n{notes}".strip(),
+        return (shown_label(p), f"{headline(p)} {timing}\n\n{notes}".strip(),
                 counted_html(p, self.modalities), maps_html(p), words_html(p),
                 what_if_html(p) if len(p.modalities) > 1 else "")
 
@@ -215,7 +220,7 @@ class FusionService:
         timing = (f"{p.timings_ms['total']:.0f} ms: encoded {encoded or 'nothing new'}, fused "
                   f"{p.timings_ms['fusion']:.0f} ms.")
         notes = " ".join(p.notes)
-        return ({label: prob for label, prob in p.top(3)}, f"{headline(p)} {timing} {notes}".strip(),
+        return (shown_label(p), f"{headline(p)} {timing} {notes}".strip(),
                 counted_html(p, self.modalities), live)
 
     def report(self, strategy: str, *args):

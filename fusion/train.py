@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import modalities as registry
+from .calibration import reliability
 from .config import TrainConfig
 from .data.manifest import read_manifest_or_zip
 from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
@@ -37,6 +38,7 @@ from .features import FeatureCache, collate
 from .model import FusionModel, decode_options, default_config
 
 VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
+ABSTAIN_POSITIVES = 0.005  # the share of validation positives a calibrated abstention threshold gives up
 
 
 def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -44,7 +46,8 @@ def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], 
     one of each label that has two or more), chosen with ``seed``."""
     rng = random.Random(seed)
     train_rows, val_rows = [], []
-    for label in sort_labels(row["label"] for row in rows):
+    negatives = [None] if any(row["label"] is None for row in rows) else []
+    for label in sort_labels(row["label"] for row in rows) + negatives:
         group = [row for row in rows if row["label"] == label]
         rng.shuffle(group)
         n = min(len(group) - 1, max(1, round(fraction * len(group))))
@@ -56,8 +59,8 @@ def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], 
 
 
 def sort_labels(labels) -> list[str]:
-    """Numeric labels in numeric order, others alphabetically."""
-    labels = sorted(set(labels))
+    """Numeric labels in numeric order, others alphabetically; negatives (None) are no class."""
+    labels = sorted(set(labels) - {None})
     try:
         return sorted(labels, key=float)
     except ValueError:
@@ -70,11 +73,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+NEGATIVE = -1  # the label index of a negative row (none of the classes); a unimodal target of -1 likewise
+IGNORED = -100  # a unimodal target that trains nothing (the modality is absent or was replaced by noise)
+
+
 @dataclass
 class SplitFeatures:
     """Cached tokens of a split: per modality one entry per row (None where the row lacks it)."""
 
-    labels: torch.Tensor  # (N,)
+    labels: torch.Tensor  # (N,) class indices, NEGATIVE for negative rows
     clean: dict[str, list]
     corrupted: dict[str, list]  # a corrupted copy per row (severity ~ U(0.1, 1)), training only
     noise: dict[str, list]  # pure-noise inputs (severity 1), training only
@@ -82,7 +89,7 @@ class SplitFeatures:
 
 def load_split(cache: FeatureCache, rows: list[dict], labels: list[str], modalities: list[str],
                augment: bool, name: str) -> SplitFeatures:
-    index = {label: i for i, label in enumerate(labels)}
+    index = {label: i for i, label in enumerate(labels)} | {None: NEGATIVE}
     unknown = sorted({row["label"] for row in rows} - set(index))
     if unknown:
         raise ManifestError(f"{name} has labels the training manifest lacks: {unknown[:5]}")
@@ -111,13 +118,14 @@ def make_batch(split: SplitFeatures, rows: list[int], model: FusionModel, cfg: T
                rng: random.Random | None, by_label: dict | None = None):
     """Tokens for a batch of rows with the training augmentations when ``cfg`` is given.
 
-    Returns (tokens, labels, unimodal targets {m: (B,) with -100 where that modality says nothing},
-    clean_rows (B,) bool: rows no reliability replacement touched).
+    Returns (tokens, labels, unimodal targets {m: (B,) class, NEGATIVE (that input shows no class) or
+    IGNORED}, clean_rows (B,) bool: rows no reliability replacement touched). ``by_label``: {class index
+    or NEGATIVE: {modality: rows having it}}.
     """
     modalities = model.modalities
-    labels = split.labels[rows]
+    labels = split.labels[rows].clone()
     chosen = {m: [split.clean[m][i] for i in rows] for m in modalities}
-    targets = {m: torch.where(torch.tensor([c is not None for c in chosen[m]]), labels, -100) for m in modalities}
+    targets = {m: torch.where(torch.tensor([c is not None for c in chosen[m]]), labels, IGNORED) for m in modalities}
     clean_rows = torch.ones(len(rows), dtype=torch.bool)
     if cfg is not None:
         for b, i in enumerate(rows):
@@ -125,36 +133,58 @@ def make_batch(split: SplitFeatures, rows: list[int], model: FusionModel, cfg: T
             keep = [m for m in have if rng.random() >= cfg.modality_dropout] or [rng.choice(have)]
             for m in have:
                 if m not in keep:
-                    chosen[m][b], targets[m][b] = None, -100
-            if rng.random() >= cfg.reliability:
+                    chosen[m][b], targets[m][b] = None, IGNORED
+            if int(labels[b]) == NEGATIVE or rng.random() >= cfg.reliability:
                 continue
             clean_rows[b] = False
             victim = rng.choice(keep)
-            # A conflict is only decidable when the other two agree; otherwise noise or a corrupted copy.
+            classes = [c for c in by_label if c != NEGATIVE]
+            # A conflict is only decidable when the other two agree; otherwise an input that shows nothing
+            # (a negative's, when training has them), noise, or a corrupted copy. A negative in place of
+            # the only input makes the row a negative.
             if len(keep) >= 3 and rng.random() < 0.5:
-                other = rng.choice([c for c in by_label if c != int(labels[b])])
+                other = rng.choice([c for c in classes if c != int(labels[b])])
                 j = rng.choice(by_label[other][victim])
                 chosen[victim][b], targets[victim][b] = split.clean[victim][j], other
+            elif by_label.get(NEGATIVE, {}).get(victim) and rng.random() < 0.5:
+                j = rng.choice(by_label[NEGATIVE][victim])
+                chosen[victim][b], targets[victim][b] = split.clean[victim][j], NEGATIVE
+                if len(keep) == 1:
+                    labels[b] = NEGATIVE
             elif rng.random() < 0.5 and cfg.corrupted_copies and split.corrupted.get(victim):
                 chosen[victim][b] = split.corrupted[victim][i]
             elif split.noise.get(victim):
-                chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), -100
+                chosen[victim][b], targets[victim][b] = rng.choice(split.noise[victim]), IGNORED
     tokens = {m: collate(chosen[m], model.config["encoder_dims"][m]) for m in modalities}
     return {m: t for m, t in tokens.items() if t is not None}, labels, targets, clean_rows
 
 
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, negative_weight: float) -> torch.Tensor:
+    """Cross-entropy to the class of each row, and to the uniform distribution where the target is NEGATIVE
+    (outlier exposure, Hendrycks et al. 2019: what shows no class should favour none), weighted by
+    ``negative_weight``; IGNORED rows count for nothing. -> a scalar (0 when no row counts)."""
+    positive, negative = targets >= 0, targets == NEGATIVE
+    loss = logits.new_zeros(())
+    if positive.any():
+        loss = loss + F.cross_entropy(logits[positive], targets[positive], reduction="sum")
+    if negative.any():
+        loss = loss - negative_weight * logits[negative].log_softmax(-1).mean(-1).sum()
+    return loss / max(1, int(positive.sum() + negative.sum()))
+
+
 def loss_fn(model: FusionModel, tokens, labels, targets, clean_rows, cfg: TrainConfig) -> torch.Tensor:
     out = model(tokens)
-    loss = F.cross_entropy(out.logits, labels)
+    loss = cross_entropy(out.logits, labels, cfg.negative_weight)
     for m, logits in out.unimodal_logits.items():
-        if (targets[m] != -100).any():
-            loss = loss + cfg.aux_weight * F.cross_entropy(logits, targets[m], ignore_index=-100)
+        if (targets[m] != IGNORED).any():
+            loss = loss + cfg.aux_weight * cross_entropy(logits, targets[m], cfg.negative_weight)
+    clean_rows = clean_rows & (labels >= 0)
     if cfg.consistency_weight > 0 and clean_rows.any():
         # Pull each unimodal prediction towards the fused one (a stop-gradient target) on clean rows,
         # weighted by the share of those rows that have the modality.
         target = out.probs.detach()
         for m, logits in out.unimodal_logits.items():
-            rows = clean_rows & (targets[m] != -100)
+            rows = clean_rows & (targets[m] >= 0)
             if rows.any():
                 kl = F.kl_div(logits[rows].log_softmax(-1), target[rows], reduction="batchmean")
                 loss = loss + cfg.consistency_weight * kl * rows.sum() / clean_rows.sum()
@@ -180,16 +210,70 @@ def validation_score(model: FusionModel, split: SplitFeatures) -> dict:
 
 
 def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: int = 256) -> float:
+    """Accuracy on the positive rows among ``rows`` that have any of the model's modalities."""
     correct, counted = 0, 0
     for start in range(0, len(rows), batch):
-        chunk = [i for i in rows[start:start + batch]
-                 if any(split.clean[m][i] is not None for m in model.modalities)]
+        chunk = [i for i in rows[start:start + batch] if int(split.labels[i]) >= 0
+                 and any(split.clean[m][i] is not None for m in model.modalities)]
         if not chunk:
             continue
         tokens, labels, _, _ = make_batch(split, chunk, model, None, None)
         correct += int((model(tokens).logits.argmax(-1) == labels).sum())
         counted += len(chunk)
     return correct / max(1, counted)
+
+
+@torch.no_grad()
+def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
+    """Every row of ``split`` through every non-empty subset of the model's modalities it has ->
+    (fused logits (N', C), labels (N',), {modality: (its unimodal max probability, label) of the rows
+    given that modality alone})."""
+    model.eval()
+    logits, labels, alone = [], [], {}
+    for size in range(1, len(model.modalities) + 1):
+        for subset in itertools.combinations(model.modalities, size):
+            kept = with_modalities(split, subset, model.modalities)
+            rows = [i for i in range(len(split.labels)) if any(kept.clean[m][i] is not None for m in subset)]
+            for start in range(0, len(rows), batch):
+                tokens, y, _, _ = make_batch(kept, rows[start:start + batch], model, None, None)
+                out = model(tokens)
+                logits.append(out.logits)
+                labels.append(y)
+                if size == 1:
+                    probs = out.unimodal_logits[subset[0]].softmax(-1).max(-1).values
+                    alone.setdefault(subset[0], []).append((probs, y))
+    return torch.cat(logits), torch.cat(labels), {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
+
+
+def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict:
+    """Fit the model's calibration on a validation split (every subset of modalities pooled) -> a report.
+
+    Temperature: the one that minimises the positives' negative log-likelihood (Guo et al., 2017). With
+    negatives in training, also the probabilities below which the model abstains: the fused one, and each
+    modality's alone, at the ``ABSTAIN_POSITIVES`` quantile of the positives' (so that share of real
+    examples is given up); their effect on the validation negatives is reported.
+    """
+    model.set_calibration({})
+    logits, labels, alone = subset_outputs(model, split)
+    positive = labels >= 0
+    temperatures = torch.exp(torch.linspace(math.log(0.25), math.log(8.0), 200))
+    nll = [F.cross_entropy(logits[positive] / t, labels[positive]) for t in temperatures]
+    temperature = float(temperatures[int(torch.stack(nll).argmin())])
+    confidence, guess = (logits / temperature).softmax(-1).max(-1)
+    correct = guess == labels
+    before = logits[positive].softmax(-1).max(-1).values
+    report = {"ece_before": round(reliability(before.numpy(), correct[positive].numpy())["ece"], 4),
+              "ece": round(reliability(confidence[positive].numpy(), correct[positive].numpy())["ece"], 4)}
+    calibration = {"temperature": round(temperature, 4)}
+    if negatives:
+        below = float(torch.quantile(confidence[positive], ABSTAIN_POSITIVES))
+        calibration["abstain_below"] = round(below, 4)
+        calibration["unimodal_abstain_below"] = {
+            m: round(float(torch.quantile(probs[y >= 0], ABSTAIN_POSITIVES)), 4) for m, (probs, y) in alone.items()}
+        report["negatives_abstained"] = round(float((confidence[~positive] < below).float().mean()), 4) \
+            if (~positive).any() else None
+    model.set_calibration(calibration)
+    return {**calibration, "validation": report}
 
 
 def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: TrainConfig, cache_dir=None,
@@ -221,12 +305,14 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
         # The task's other words for its classes travel in the config, so serving decodes text as training did.
         task = {"text_aliases": importlib.import_module(f".data.{cfg.text_aliases}", __package__).TEXT_ALIASES} \
             if cfg.text_aliases else {}
+        task["class_noun"] = cfg.class_noun
         cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders,
                              decode_options({**task, "labels": labels}))
         train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
         val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
 
-    counts = np.bincount(train_split.labels.numpy(), minlength=len(labels)).astype(float)
+    positives = train_split.labels[train_split.labels >= 0]
+    counts = np.bincount(positives.numpy(), minlength=len(labels)).astype(float)
     # A fixed image grid (every image gives the same number of tokens) gets one projection per cell.
     grids = {item["values"].shape[0] for m in modalities if registry.modality(m).positional
              for item in train_split.clean[m] if item is not None}
@@ -236,7 +322,8 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
                             image_positions=grids.pop() if len(grids) == 1 else 0, **task)
     model = FusionModel(config)
     by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
-                        and train_split.clean[m][i] is not None] for m in modalities} for c in range(len(labels))}
+                        and train_split.clean[m][i] is not None] for m in modalities}
+                for c in [*range(len(labels)), NEGATIVE]}
     # A soup (Wortsman et al., 2022): members start from the same weights and differ only in batch order,
     # augmentation and dropout draws, so they stay in one basin and averaging their weights loses nothing;
     # the soup gives the recipe's expected result instead of one run's draw of it (figures: the model card).
@@ -258,12 +345,16 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
                "soup": {"val_mean_subset_acc": round(best_score, 4),
                         "val": {subset: round(acc, 4) for subset, acc in scores.items()}}}
         print(json.dumps({"soup": log["soup"]}), flush=True)
+    negatives = bool((train_split.labels == NEGATIVE).any())
+    calibration = calibrate(model, val_split, negatives)
+    print(json.dumps({"calibration": calibration}), flush=True)
     model.config["training"] = {"train_config": asdict(cfg), "train_manifest": Path(manifest).name,
                                 "train_rows": len(train_rows), "best_val_mean_subset_acc": round(best_score, 4),
-                                "epochs_run": [len(m[2]) for m in members] if cfg.soup > 1 else len(log)}
+                                "epochs_run": [len(m[2]) for m in members] if cfg.soup > 1 else len(log),
+                                "calibration": calibration["validation"]}
     model.save_pretrained(out)
     (Path(out) / "training_log.json").write_text(json.dumps(log, indent=1))
-    return {"best_val": best_score, "log": log}
+    return {"best_val": best_score, "log": log, "calibration": calibration}
 
 
 def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures | None, by_label: dict,

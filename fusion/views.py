@@ -95,22 +95,26 @@ def counted_html(p: Prediction, modalities=MODALITIES) -> str:
         alone = p.unimodal[m]
         rows.append(f"<tr>{name}<td class=num>{weight_cell}</td>"
                     f"<td class=num>{diverging_bar(contribution, span, color(m))}{contribution:+.2f}</td>"
-                    f"<td>{escape(alone['label'])} ({alone['prob']:.0%})</td></tr>")
+                    f"<td>{escape(alone['label'] if alone['evidence'] else 'nothing')} ({alone['prob']:.0%})</td></tr>")
     if has_weights:
         foot = f"Weight: {WEIGHT_NAMES.get(p.strategy, 'the modality weight')} (sums to 1). "
     else:
         foot = ("Concatenation has no weights: it joins the pooled features of every input, so only the "
                 "contributions say what counted. ")
-    foot += (f"Contribution: exact Shapley value of each input to log p({escape(p.label)}) over every subset. "
+    foot += (f"Contribution: exact Shapley value of each input to log p({escape(p.guess)}) over every subset. "
              "Alone: what the fusion says from that input only.")
+    target = escape(p.label if p.label is not None else f"{p.answer} (best guess {p.guess})")
     return (f'<div class="fl-panel fl-scroll"><table><caption>How much each input counted for '
-            f'“{escape(p.label)}”</caption><thead><tr><th scope="col">input</th><th scope="col">weight</th>'
+            f'“{target}”</caption><thead><tr><th scope="col">input</th><th scope="col">weight</th>'
             f'<th scope="col">contribution</th><th scope="col">alone it says</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="fl-foot">{foot}</p></div>')
 
 
 def headline(p: Prediction) -> str:
     """One line saying what was predicted, and plainly when it is unsure."""
+    if p.label is None:
+        return (f"**No {p.class_noun} recognised.** The inputs show none of the classes (the best guess, "
+                f"{p.guess}, is at only {p.probs[p.guess]:.0%}).")
     prob = p.probs[p.label]
     if prob < LOW_CONFIDENCE:
         runner_up = p.top(2)[-1]
@@ -252,7 +256,7 @@ def words_html(p: Prediction) -> str:
 def what_if_html(p: Prediction) -> str:
     """One row per non-empty subset of the given inputs: what the fusion predicts from only those."""
     rows = sorted(p.subsets, key=lambda s: (-len(s["modalities"]), s["modalities"]))
-    body = "".join(f"<tr><td>{' + '.join(s['modalities'])}</td><td>{escape(s['label'])}</td>"
+    body = "".join(f"<tr><td>{' + '.join(s['modalities'])}</td><td>{escape(s['label'] or 'none')}</td>"
                    f"<td class=num>{s['prob']:.1%}</td></tr>" for s in rows)
     return (f'<div class="fl-panel fl-scroll"><table><caption>What if an input were missing?</caption><thead><tr>'
             f'<th scope="col">only these inputs</th><th scope="col">prediction</th><th scope="col">confidence</th>'
@@ -266,7 +270,7 @@ def compare_html(predictions: dict[str, Prediction], modalities=MODALITIES) -> s
         weights = "—" if p.modality_weights is None else "<br>".join(
             f"{bar(p.modality_weights[m], color(m))}{m} {p.modality_weights[m]:.2f}" for m in p.modalities)
         contributions = "<br>".join(f"{m} {p.contributions[m]:+.2f}" for m in p.modalities)
-        rows.append(f"<tr><th scope=row>{name}</th><td>{escape(p.label)}</td><td class=num>{p.probs[p.label]:.1%}</td>"
+        rows.append(f"<tr><th scope=row>{name}</th><td>{escape(p.answer)}</td><td class=num>{p.probs[p.guess]:.1%}</td>"
                     f"<td>{weights}</td><td>{contributions}</td><td class=num>{p.timings_ms['total']:.0f}</td></tr>")
     return (f'<div class="fl-panel fl-scroll"><table><caption>Every strategy on the same inputs</caption><thead><tr>'
             f'<th scope="col">strategy</th><th scope="col">prediction</th><th scope="col">confidence</th>'
