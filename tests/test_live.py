@@ -51,3 +51,23 @@ def test_the_live_handler_says_problems_in_its_notes_line():
     assert again[3] is live and "encoded image" in again[1] and "text" not in again[1].split("encoded")[1]
     label, notes, counted, _ = service.live(TAUGHT, frames(1)[0], None, "", None, None)
     assert label is None and "train one in the Teach tab" in notes and counted == ""
+
+
+def test_live_fuses_with_a_taught_model(tmp_path):
+    from corpus import shape_picture
+
+    from fusion.teach import Project
+
+    service = FusionService({"attention": shipped_models()["attention"]}, device="cpu")
+    project = Project.like(service.models["attention"])
+    try:
+        for shape in ("circle", "triangle"):
+            project.add_class(shape)
+            for seed in range(3):
+                project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)))
+        project.train()
+        frame = np.asarray(Image.open(shape_picture(tmp_path / "new.png", "triangle", seed=42)).convert("RGB"))
+        label, notes, counted, live = service.live(TAUGHT, frame, None, "", project, None)
+        assert max(label, key=label.get) == "triangle" and live.model.fusion is project.model
+    finally:
+        project.close()
