@@ -28,6 +28,7 @@ from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .errors import UserError
 from .inputs import MAX_FILE_BYTES
+from .live import LiveSession
 from .pipeline import ASSETS_DIR, MODELS_DIR
 from .serving import FusionService, shipped_models
 from .teach import MAX_TRAIN_SECONDS
@@ -241,11 +242,11 @@ def build_demo(service: FusionService) -> gr.Blocks:
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Live: each frame is fused with the latest recording and text (fusion.live encodes only changes).
-            live = gr.State(None)
+            live = gr.State(LiveSession)  # made when the page loads, shared by the frames it streams
             if "image" in widgets:
                 live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
                 live_cam.stream(gpu(service.live), [strategy, *live_values, project, live],
-                                [live_label, live_info, live_counted, live], stream_every=0.125, time_limit=300,
+                                [live_label, live_info, live_counted], stream_every=0.125, time_limit=300,
                                 concurrency_limit=4, concurrency_id="live", show_progress="hidden",
                                 api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class LiveFusion:
         self.model = model
         self.latest: dict[str, Latest] = {}
         self.encodes: Counter = Counter()
+        self.lock = threading.Lock()  # frames of one stream can be handled at once: they take turns
 
     @torch.inference_mode()
     def update(self, **values) -> Prediction:
@@ -57,6 +59,10 @@ class LiveFusion:
         A modality whose input is unchanged reuses its tokens; a new one is decoded (the shared decode path,
         so the same limits and messages) and encoded. Raises InputError when no modality is left.
         """
+        with self.lock:
+            return self.fuse_latest(values)
+
+    def fuse_latest(self, values: dict) -> Prediction:
         start = time.perf_counter()
         given = {m: v for m, v in values.items() if m in self.model.encoders and v is not None
                  and not (isinstance(v, str) and not v.strip())}
@@ -87,3 +93,21 @@ class LiveFusion:
         p.notes = [note for latest in self.latest.values() for note in latest.notes] + p.notes
         p.timings_ms["total"] = round((time.perf_counter() - start) * 1000, 2)
         return p
+
+
+class LiveSession:
+    """One browser session's live preview (a ``gr.State`` made when the page loads, so that frames handled
+    at once share it): the ``LiveFusion`` of the model in use, made anew when the model changes."""
+
+    def __init__(self):
+        self.fusion: LiveFusion | None = None
+        self.lock = threading.Lock()
+
+    def __deepcopy__(self, memo) -> LiveSession:  # Gradio copies a state's initial value for each session
+        return LiveSession()
+
+    def update(self, model: LoadedModel, **values) -> Prediction:
+        with self.lock:
+            if self.fusion is None or self.fusion.model.fusion is not model.fusion:
+                self.fusion = LiveFusion(model)
+        return self.fusion.update(**values)

@@ -23,7 +23,6 @@ from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
 from .inputs import decode_inputs
-from .live import LiveFusion
 from .pipeline import (
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
@@ -201,27 +200,25 @@ class FusionService:
 
     def live(self, strategy: str, *args):
         """The live preview, on each webcam frame: (strategy, a value per modality in ``self.modalities``
-        order (the frame as the image), the session's Teach project, its ``LiveFusion`` or None)
-        -> (top-3, a line of notes, counted, the LiveFusion). Only what changed since the last frame is
+        order (the frame as the image), the session's Teach project, its ``LiveSession``)
+        -> (top-3, a line of notes, counted). Only what changed since the last frame is
         encoded; a problem is said in the notes line (a warning 4 times a second would bury the page)."""
         n = len(self.modalities)
-        values, project, live = dict(zip(self.modalities, args[:n])), args[n], args[n + 1]
+        values, project, session = dict(zip(self.modalities, args[:n])), args[n], args[n + 1]
         problems = []
         model, _ = attempt("live", strategy, [], lambda: self.model_for(strategy, project), warn=problems.append)
         if model is None:
-            return None, problems[0], "", live
-        if live is None or live.model.fusion is not model.fusion:
-            live = LiveFusion(model)
+            return None, problems[0], ""
         p, _ = attempt("live", strategy, sorted(m for m, v in values.items() if v is not None),
-                       lambda: live.update(**values), warn=problems.append)
+                       lambda: session.update(model, **values), warn=problems.append)
         if p is None:
-            return None, problems[0], "", live
+            return None, problems[0], ""
         encoded = ", ".join(f"{m} {p.timings_ms[m]:.0f} ms" for m in p.modalities if m in p.timings_ms)
         timing = (f"{p.timings_ms['total']:.0f} ms: encoded {encoded or 'nothing new'}, fused "
                   f"{p.timings_ms['fusion']:.0f} ms.")
         notes = " ".join(p.notes)
         return (shown_label(p), f"{headline(p)} {timing} {notes}".strip(),
-                counted_html(p, self.modalities), live)
+                counted_html(p, self.modalities))
 
     def report(self, strategy: str, *args):
         """The "Download report" button: the same fusion as Fuse (inputs as in ``request``), written as a zip

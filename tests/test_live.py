@@ -9,7 +9,7 @@ from PIL import Image
 
 import fusion
 from fusion.errors import InputError
-from fusion.live import LiveFusion
+from fusion.live import LiveFusion, LiveSession
 from fusion.serving import TAUGHT, FusionService, shipped_models
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
@@ -45,11 +45,12 @@ def test_only_what_changed_is_encoded_and_the_result_matches_a_full_prediction(m
 
 def test_the_live_handler_says_problems_in_its_notes_line():
     service = FusionService({"attention": shipped_models()["attention"]}, device="cpu")
-    label, notes, counted, live = service.live("attention", frames(1)[0], None, "seven", None, None)
+    session = LiveSession()
+    label, notes, counted = service.live("attention", frames(1)[0], None, "seven", None, session)
     assert max(label, key=label.get) == "7" and "encoded image" in notes and "weight" in counted
-    again = service.live("attention", frames(2)[1], None, "seven", None, live)
-    assert again[3] is live and "encoded image" in again[1] and "text" not in again[1].split("encoded")[1]
-    label, notes, counted, _ = service.live(TAUGHT, frames(1)[0], None, "", None, None)
+    _, notes, _ = service.live("attention", frames(2)[1], None, "seven", None, session)
+    assert "encoded image" in notes and "text" not in notes.split("encoded")[1]
+    label, notes, counted = service.live(TAUGHT, frames(1)[0], None, "", None, LiveSession())
     assert label is None and "train one in the Teach tab" in notes and counted == ""
 
 
@@ -67,7 +68,22 @@ def test_live_fuses_with_a_taught_model(tmp_path):
                 project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)))
         project.train()
         frame = np.asarray(Image.open(shape_picture(tmp_path / "new.png", "triangle", seed=42)).convert("RGB"))
-        label, notes, counted, live = service.live(TAUGHT, frame, None, "", project, None)
-        assert max(label, key=label.get) == "triangle" and live.model.fusion is project.model
+        session = LiveSession()
+        label, notes, counted = service.live(TAUGHT, frame, None, "", project, session)
+        assert max(label, key=label.get) == "triangle" and session.fusion.model.fusion is project.model
     finally:
         project.close()
+
+
+def test_frames_handled_at_once_share_one_session(model):
+    import copy
+    import threading
+
+    session = copy.deepcopy(LiveSession())  # as Gradio makes each browser session's from the initial value
+    threads = [threading.Thread(target=session.update, args=(model,), kwargs={"image": shot, "text": "seven"})
+               for shot in frames(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert session.fusion.encodes == {"image": 4, "text": 1}
