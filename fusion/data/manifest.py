@@ -12,7 +12,8 @@ uses, out of the registered ones (``image``, ``audio``, ``text`` and any added w
 - ``image`` / ``audio``: a file path, relative to the folder holding the CSV (absolute paths work
   too). Any format the encoders read: PNG/JPEG/... images, WAV/FLAC/OGG audio.
 - ``text``: free text; quote it as CSV does when it holds commas, quotes or newlines.
-- ``label``: any non-empty string (the classes are the distinct labels found in the training file).
+- ``label``: any string (the classes are the distinct labels found in the training file); an empty label
+  cell marks an example of none of the classes (a negative), read as ``label = None``.
 - An empty cell (or a column left out) means the modality is absent for that example; each row needs
   at least one. A registered modality whose values are files (``Modality.files``) reads paths like
   ``image``; the others read the cell itself like ``text``.
@@ -60,9 +61,9 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     """Read and validate a manifest.
 
     Returns one dict per row with a key per registered modality (absolute path strings for file
-    modalities, the cell's text for the others; ``None`` when absent) and ``label``. Raises
-    ``ManifestError`` naming the file and line for a file that is not a UTF-8 CSV, a wrong header, a row
-    without a label or without any modality, or a missing file.
+    modalities, the cell's text for the others; ``None`` when absent) and ``label`` (``None`` for an
+    empty label cell: an example of none of the classes). Raises ``ManifestError`` naming the file and
+    line for a file that is not a UTF-8 CSV, a wrong header, a row without any modality, or a missing file.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,9 +95,7 @@ def _read_rows(path: Path) -> list[dict]:
             if len(cells) != len(header):
                 raise ManifestError(f"{where}: expected {len(header)} cells, found {len(cells)}.")
             cell = dict(zip(header, cells))
-            row: dict = {m: None for m in known} | {"label": cell["label"].strip()}
-            if not row["label"]:
-                raise ManifestError(f"{where}: the label is empty.")
+            row: dict = {m: None for m in known} | {"label": cell["label"].strip() or None}
             for column in columns:
                 value = cell[column]
                 if not value.strip():
