@@ -46,6 +46,13 @@ def cmd_data(args) -> int:
             raise InputError(f"data {args.name} needs --source, a folder built by `data digits`.")
         print((build_examples if args.name == "examples" else build_sample)(args.source, args.out))
         return 0
+    if args.name == "checks":
+        from .data.checks import build_checks
+
+        paths = build_checks(args.out, seed=args.seed, size=args.size)
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+        return 0
     from .data.digits import build_digits
 
     paths = build_digits(args.out, seed=args.seed, size=args.size, hard=args.hard)
@@ -147,8 +154,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.set_defaults(run=cmd_predict)
 
-    p = sub.add_parser("data", help="build the digits dataset, or the app's examples / the test sample from it")
-    p.add_argument("name", choices=["digits", "examples", "sample"])
+    p = sub.add_parser("data", help="build the digits dataset, its check sets (real handwriting, inputs of no "
+                       "digit, from sources the dataset never uses), or the app's examples / the test sample")
+    p.add_argument("name", choices=["digits", "checks", "examples", "sample"])
     p.add_argument("--source", help="examples, sample: a folder built by `data digits` (its test split is used)")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 import soundfile
 
 from fusion.corrupt import corrupt_audio, corrupt_image, corrupt_text
-from fusion.data import read_manifest, write_manifest
+from fusion.data import checks, handwriting, hershey, read_manifest, write_manifest
+from fusion.data.checks import build_checks
 from fusion.data.digits import (
     FILLERS,
     NUMBER_WORDS,
@@ -21,16 +23,50 @@ from fusion.data.digits import (
     TEMPLATES,
     TRAIN_REPEATS,
     build_digits,
+    check_fonts,
     pca_reduce,
     render_digit,
+    render_writer,
+    split_voices,
+)
+from fusion.data.handwriting import HERSHEY_FONTS, TTF_FONTS
+from fusion.data.negatives import (
+    CHECK_WORDS,
+    IMAGE_KINDS,
+    PHOTOS,
+    SOUNDS,
+    SPOKEN,
+    TEXTS,
+    WORDS,
+    check_texts,
+    names_a_number,
+    negative_image,
 )
 from fusion.encoders.digit_crop import crop_digit
+from fusion.errors import UserError
 from fusion.modalities import modality
 
-SMALL_ROWS = {"train": 300, "val": 50, "test": 100}
+SMALL_ROWS = {"train": 284, "val": 80, "test": 140}
+SMALL_DIGIT_ROWS = {"train": 250, "val": 70, "test": 140}  # MNIST and other writers; the rest are negatives
+# Procedural negatives whose generator both train and val draw from (blank paper matters too much to miss
+# in either); every other source of a negative picture belongs to one split.
+SHARED_NEGATIVE_KINDS = {"blank", "shapes"}
+
+
+def _fonts_missing() -> str | None:
+    try:
+        check_fonts([*SPLITS, "check"])
+    except UserError as error:
+        return str(error)
+    return None
+
+
+needs_fonts = pytest.mark.skipif(_fonts_missing() is not None, reason=f"{_fonts_missing()} (run_tests.sh installs "
+                                 "them when run as root)")
 needs_tts = pytest.mark.skipif(
-    shutil.which("flite") is None or shutil.which("espeak-ng") is None,
-    reason="building the digits dataset synthesises speech with flite and espeak-ng, not installed here",
+    shutil.which("flite") is None or shutil.which("espeak-ng") is None or _fonts_missing() is not None,
+    reason="building the digits dataset synthesises speech with flite and espeak-ng and writes with the Hershey "
+           "and handwriting fonts (run_tests.sh installs them when run as root), not all installed here",
 )
 
 
@@ -39,6 +75,12 @@ def small(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("digits")
     build_digits(folder, seed=0, size="small")
     return folder
+
+
+def sources(folder: Path, split: str) -> list[dict]:
+    """The builder's ``<split>_sources.csv``: per manifest row its kind and sources."""
+    with (folder / f"{split}_sources.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def voice_of(audio_path: str) -> str:
@@ -68,31 +110,43 @@ def test_small_build_manifests(small):
         path = small / f"{split}.csv"
         with path.open(newline="") as f:
             assert next(csv.reader(f)) == ["image", "audio", "text", "label"]
-        rows = read_manifest(path)
-        assert len(rows) == SMALL_ROWS[split]
-        labels = [row["label"] for row in rows]
+        rows, kinds = read_manifest(path), sources(small, split)
+        assert len(rows) == len(kinds) == SMALL_ROWS[split]
+        digits = [row for row, kind in zip(rows, kinds) if kind["kind"] != "negative"]
+        labels = [row["label"] for row in digits]
         # Balanced classes: every digit equally often.
         assert {label: labels.count(label) for label in set(labels)} == {
-            str(d): SMALL_ROWS[split] // 10 for d in range(10)
+            str(d): SMALL_DIGIT_ROWS[split] // 10 for d in range(10)
         }
         for row in rows:
-            assert Path(row["image"]).is_file() and Path(row["audio"]).is_file() and row["text"]
-            info = soundfile.info(row["audio"])
-            assert info.subtype == "PCM_16" and info.channels == 1 and 0.2 < info.duration <= 3.0
-        # Every row has its own rendering; a training digit is rendered once per row that shows it.
-        images = [row["image"] for row in rows]
+            assert any(row[m] for m in ("image", "audio", "text"))
+            assert row["image"] is None or Path(row["image"]).is_file()
+            if row["audio"]:
+                info = soundfile.info(row["audio"])
+                assert info.subtype == "PCM_16" and info.channels == 1 and 0.2 < info.duration <= 3.0
+        for row in digits:
+            assert row["image"] and row["audio"] and row["text"]
+        # Every row has its own rendering; an MNIST training digit is rendered once per row that shows it
+        # (less where a mixed row shows a negative picture instead).
+        images = [row["image"] for row in rows if row["image"]]
         assert len(set(images)) == len(images)
-        digits = [Path(image).stem.split("_")[1] for image in images]  # <split>_<digit>[_<rendering>]
+        mnist = [Path(i).stem.split("_")[1] for i, k in zip((r["image"] for r in rows), kinds)
+                 if k["image_source"] == "mnist"]  # <split>_<digit>[_<rendering>]
         expected_uses = TRAIN_REPEATS if split == "train" else 1
-        assert all(digits.count(digit) == expected_uses for digit in set(digits))
-    image_sets = [{row["image"] for row in read_manifest(small / f"{s}.csv")} for s in SPLITS]
+        assert all(mnist.count(digit) <= expected_uses for digit in set(mnist))
+        assert np.mean([mnist.count(digit) == expected_uses for digit in set(mnist)]) > 0.7
+    image_sets = [{row["image"] for row in read_manifest(small / f"{s}.csv") if row["image"]} for s in SPLITS]
     assert sum(len(images) for images in image_sets) == len(set.union(*image_sets))  # no image in two splits
+    audio = {Path(f).name for f in (small / "audio").iterdir()}
+    used = {Path(r["audio"]).name for s in SPLITS for r in read_manifest(small / f"{s}.csv") if r["audio"]}
+    assert audio == used  # no clip left over from a row that got a negative one instead
 
 
 @needs_tts
 @pytest.mark.slow
 def test_splits_use_disjoint_voices_and_templates(small):
-    voices = {s: {voice_of(row["audio"]) for row in read_manifest(small / f"{s}.csv")} for s in SPLITS}
+    voices = {s: {voice_of(row["audio"]) for row in read_manifest(small / f"{s}.csv") if row["audio"]}
+              for s in SPLITS}
     for split in SPLITS:
         assert any(v.startswith("flite-") for v in voices[split]) and any(
             v.startswith("espeak-") for v in voices[split])
@@ -102,7 +156,8 @@ def test_splits_use_disjoint_voices_and_templates(small):
 
     assert not set(TEMPLATES["train"]) & set(TEMPLATES["test"])
     assert not set(TEMPLATES["train"]) & set(TEMPLATES["val"])
-    texts = {s: [row["text"] for row in read_manifest(small / f"{s}.csv")] for s in SPLITS}
+    texts = {s: [row["text"] for row, k in zip(read_manifest(small / f"{s}.csv"), sources(small, s))
+                 if k["text_source"].startswith("templates")] for s in SPLITS}
     assert not {skeleton(t) for t in texts["train"]} & {skeleton(t) for t in texts["test"]}
     # The label is still readable in (nearly) every text despite the typos.
     rows = read_manifest(small / "test.csv")
@@ -113,15 +168,88 @@ def test_splits_use_disjoint_voices_and_templates(small):
 
 @needs_tts
 @pytest.mark.slow
+def test_splits_hold_out_writers_and_negative_sources(small):
+    """Other writers' fonts and Hershey designs, negative pictures, phrases and texts: one split each."""
+    used = {s: sources(small, s) for s in SPLITS}
+    writers = {s: {k["image_source"] for k in used[s] if k["kind"] != "negative" and k["image_source"]
+                   and not k["kind"] == "mixed-image" and k["image_source"] != "mnist"} for s in SPLITS}
+    for split in SPLITS:
+        kinds = {w.split("-")[0] for w in writers[split]}
+        assert kinds <= {"template", "hershey", "ttf"} and "ttf" in kinds
+        assert ("template" in kinds) == (split == "train")  # the stroke templates only teach
+        for writer in writers[split]:
+            if writer.startswith("hershey-"):
+                assert writer.removeprefix("hershey-") in HERSHEY_FONTS[split]
+            if writer.startswith("ttf-"):
+                assert writer.removeprefix("ttf-") in TTF_FONTS[split]
+    assert not writers["train"] & writers["val"] and not writers["train"] & writers["test"]
+    assert not writers["val"] & writers["test"]
+    for a, b in itertools.combinations([*SPLITS, "check"], 2):  # the design lists themselves
+        assert not set(HERSHEY_FONTS[a]) & set(HERSHEY_FONTS[b]) and not set(TTF_FONTS[a]) & set(TTF_FONTS[b])
+        assert not {f for _, files in TTF_FONTS[a].values() for f in files} & {
+            f for _, files in TTF_FONTS[b].values() for f in files}
+
+    negative = {s: [k for k in used[s] if k["kind"] == "negative" or k["kind"].startswith("mixed")]
+                for s in ("train", "val")}
+    pictures = {s: {k["image_source"] for k in negative[s] if k["kind"] in ("negative", "mixed-image")
+                    and k["image_source"]} for s in negative}
+    assert not (pictures["train"] & pictures["val"]) - SHARED_NEGATIVE_KINDS
+    for s, found in pictures.items():
+        assert {p.split("-")[0] for p in found} <= set(IMAGE_KINDS[s])
+    phrases = {s: {k["spoken"] for k in negative[s] if k["audio_source"]
+                   and k["kind"] not in ("mixed-image", "mixed-text")}
+               for s in negative}
+    assert not (phrases["train"] - {""}) & (phrases["val"] - {""})
+    assert not set(SPOKEN["train"]) & set(SPOKEN["val"]) and not set(TEXTS["train"]) & set(TEXTS["val"])
+    assert not set(SOUNDS["train"]) & set(SOUNDS["val"]) and not set(WORDS["train"]) & set(WORDS["val"])
+    assert not set(PHOTOS["train"]) & set(PHOTOS["val"])
+
+
+@needs_tts
+@pytest.mark.slow
+def test_negatives_have_empty_labels_and_their_share(small):
+    for split in SPLITS:
+        rows, kinds = read_manifest(small / f"{split}.csv"), sources(small, split)
+        with (small / f"{split}.csv").open(newline="") as f:
+            cells = list(csv.DictReader(f))
+        negative = [k["kind"] == "negative" for k in kinds]
+        assert [c["label"] == "" for c in cells] == negative == [r["label"] is None for r in rows]
+        if split == "test":
+            assert not any(negative) and all(k["kind"] == "digit" for k in kinds)
+            continue
+        assert 0.10 <= np.mean(negative) <= 0.15
+        present = [sum(bool(c[m]) for m in ("image", "audio", "text")) for c, n in zip(cells, negative) if n]
+        assert 3 in present and (1 in present or 2 in present)
+        for cell, kind in zip(cells, kinds):
+            if kind["kind"] == "negative":
+                assert not cell["text"] or not names_a_number(cell["text"])
+                assert not kind["spoken"] or kind["spoken"] in SPOKEN[split]
+            if kind["kind"].startswith("mixed-"):  # a negative modality beside positive ones, the digit kept
+                assert cell["label"] in {str(d) for d in range(10)} and all(cell[m] for m in ("image", "audio", "text"))
+                modality = kind["kind"].removeprefix("mixed-")
+                if modality == "text":
+                    assert not names_a_number(cell["text"]) and kind["text_source"] == f"text-{split}"
+                elif modality == "audio":
+                    assert kind["spoken"] not in NUMBER_WORDS
+                else:
+                    assert "_mix-" in cell["image"]
+        mixed = [k["kind"] for k in kinds if k["kind"].startswith("mixed")]
+        assert 0.03 < len(mixed) / len(kinds) < 0.2
+
+
+@needs_tts
+@pytest.mark.slow
 def test_build_is_deterministic(small, tmp_path):
     build_digits(tmp_path, seed=0, size="small")
     for split in SPLITS:
         assert (tmp_path / f"{split}.csv").read_bytes() == (small / f"{split}.csv").read_bytes()
-    rows = read_manifest(tmp_path / "test.csv")[:5]
+        assert (tmp_path / f"{split}_sources.csv").read_bytes() == (small / f"{split}_sources.csv").read_bytes()
+    rows = read_manifest(tmp_path / "test.csv")[:5] + read_manifest(tmp_path / "train.csv")[:25:5]
     for row in rows:
         for column in ("image", "audio"):
-            relative = Path(row[column]).relative_to(tmp_path)
-            assert Path(row[column]).read_bytes() == (small / relative).read_bytes()
+            if row[column]:
+                relative = Path(row[column]).relative_to(tmp_path)
+                assert Path(row[column]).read_bytes() == (small / relative).read_bytes()
 
 
 def test_manifest_round_trip_and_errors(tmp_path):
@@ -135,6 +263,9 @@ def test_manifest_round_trip_and_errors(tmp_path):
     assert rows[0] == {"image": str((tmp_path / "a.png").resolve()), "audio": None,
                        "text": 'say "7", please', "label": "7"}
     assert rows[1]["image"] is None and rows[1]["text"] == "nine"
+    negative = tmp_path / "negative.csv"
+    negative.write_text("image,audio,text,label\n,,hello,\n,,five,5\n")
+    assert [row["label"] for row in read_manifest(negative)] == [None, "5"]  # an empty label: none of the classes
 
     bad = tmp_path / "bad.csv"
     for content, message in [
@@ -242,3 +373,158 @@ def test_hard_variant_buries_speech_and_scrambles_text(small, tmp_path):
     floors = {name: np.median([noise_floor(r["audio"]) for r in rows]) for name, rows in
               (("normal", normal), ("hard", hard))}
     assert floors["hard"] > 0.4 > floors["normal"]
+
+
+# ---------------------------------------------------------------- other writers, negatives, check sets
+
+
+@needs_fonts
+def test_hershey_parser_renders_each_digit():
+    for font in {f for fonts in HERSHEY_FONTS.values() for f in fonts}:
+        for digit in "0123456789":
+            strokes = hershey.glyph(font, digit)
+            points = np.concatenate(strokes)
+            assert strokes and all(s.shape[1] == 2 and len(s) >= 2 for s in strokes)
+            assert -16 <= points[:, 1].min() < points[:, 1].max() <= 16  # cap height to baseline, y down
+            ink, _ = handwriting.draw_strokes(handwriting.hershey_strokes(font, digit, np.random.default_rng(0)),
+                                              np.random.default_rng(1), pen="felt-tip")
+            assert ink.shape == (112, 112) and 0.03 < (ink > 0.5).mean() < 0.4
+            rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
+            assert 70 <= max(rows[-1] - rows[0], cols[-1] - cols[0]) <= 100  # the glyph's box, as MNIST's
+    assert len(hershey.read_font(hershey.HERSHEY_DIR / "futural.jhf")) == 96  # ASCII 32 (space) to 127 (DEL)
+    assert hershey.glyph("futural", " ") == ()
+
+
+def test_hershey_records_may_wrap_over_lines(tmp_path):
+    # 7 pairs: the margins, 3 points, pen up, 2 points; the second record is cut over two lines.
+    font = tmp_path / "tiny.jhf"
+    font.write_text("12345  7MWPIRHUF RUFU[\n" + "12346  7MWPIRHU\nF RUFU[\n")
+    first, second = hershey.read_font(font)
+    assert len(first) == 2 and np.array_equal(first[0], [[-2, -9], [0, -10], [3, -12]])
+    assert np.array_equal(first[1], [[3, -12], [3, 9]])
+    assert len(second) == 2 and all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_every_template_style_renders():
+    rng = np.random.default_rng(0)
+    for digit, styles in TEMPLATES_BY_DIGIT.items():
+        for style in styles:
+            ink, pen = handwriting.draw_strokes(handwriting.template_strokes(digit, style, rng), rng)
+            assert pen in handwriting.PENS and ink.shape == (112, 112) and 0.01 < (ink > 0.3).mean() < 0.5
+    assert {"flag", "flag-base", "long-flag"} <= set(TEMPLATES_BY_DIGIT[1])  # the European 1
+    assert {"crossed", "crossed-tick"} <= set(TEMPLATES_BY_DIGIT[7]) and {"open", "closed"} <= set(
+        TEMPLATES_BY_DIGIT[4])
+
+
+TEMPLATES_BY_DIGIT = handwriting.TEMPLATES
+
+
+@needs_fonts
+def test_other_writers_render_deterministically():
+    for split in [*SPLITS, "check"]:
+        for label in (1, 4, 7):
+            a, source = render_writer(label, split, np.random.default_rng([3, label]))
+            b, again = render_writer(label, split, np.random.default_rng([3, label]))
+            assert source == again and np.array_equal(np.asarray(a), np.asarray(b))
+            assert a.mode == "RGB" and 96 <= min(a.size) <= 320
+            assert source.split("-")[0] in ({"template", "hershey", "ttf"} if split == "train" else {"hershey", "ttf"})
+
+
+@needs_fonts
+def test_negative_pictures_of_every_source():
+    for split in ("train", "val", "check"):
+        for k, kind in enumerate(IMAGE_KINDS[split]):
+            image, source = negative_image(split, np.random.default_rng([k, len(split)]), kind)
+            assert image.mode == "RGB" and 96 <= min(image.size) and max(image.size) <= 430
+            assert source.split("-")[0] == kind
+    image, source = negative_image("check", np.random.default_rng(5))
+    again, same = negative_image("check", np.random.default_rng(5))
+    assert source == same and np.array_equal(np.asarray(image), np.asarray(again))
+    for a, b in itertools.combinations(("train", "val", "check"), 2):
+        assert not (set(IMAGE_KINDS[a]) & set(IMAGE_KINDS[b])) - SHARED_NEGATIVE_KINDS - {"letter", "word", "printed",
+                                                                                            "photo"}
+        assert not set(PHOTOS[a]) & set(PHOTOS[b]) and not set(WORDS[a]) & set(WORDS[b])
+        assert not set(handwriting.HERSHEY_LETTER_FONTS[a]) & set(handwriting.HERSHEY_LETTER_FONTS[b])
+
+
+def test_negative_texts_and_phrases_name_no_number():
+    for text in ("7", "it's seven", "Forty-two", "oh no", "a dozen eggs", "٧", "the first one"):
+        assert names_a_number(text)
+    for text in ("hello", "what is this?", "Flat is better than nested."):
+        assert not names_a_number(text)
+    assert names_a_number("I want to go", spoken=True) and not names_a_number("I want to go")
+    for split, phrases in SPOKEN.items():
+        assert phrases and not any(names_a_number(p, spoken=True) for p in phrases), split
+    for split, texts in TEXTS.items():
+        assert texts and not any(names_a_number(t) for t in texts), split
+    found = check_texts()
+    assert len(found) >= 30 and not any(names_a_number(t) for t in found)
+    assert "Beautiful is better than ugly." in found and set(CHECK_WORDS) <= set(found)
+    training = set(TEXTS["train"]) | set(TEXTS["val"])
+    assert not set(found) & training and not set(SPOKEN["check"]) & (set(SPOKEN["train"]) | set(SPOKEN["val"]))
+    assert not set(SOUNDS["check"]) & (set(SOUNDS["train"]) | set(SOUNDS["val"]))
+
+
+TINY_CHECKS = (2, 1, 12, 8, 6)  # optdigits per class, held-out fonts per class, OOD images, clips, texts
+
+
+@pytest.fixture(scope="module")
+def tiny_checks(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("checks")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(checks.CHECK_SIZES, "small", TINY_CHECKS)
+        build_checks(folder, seed=0, size="small")
+    return folder
+
+
+@needs_tts
+@pytest.mark.slow
+def test_check_sets_and_their_sources(tiny_checks):
+    optdigits, fonts, n_image, n_audio, n_text = TINY_CHECKS
+    every_split_voice = {v for s in SPLITS for v in split_voices(s)}
+    training_voices = set(split_voices("train")) | set(split_voices("val"))
+    for name, count in (("handwriting", 10 * (optdigits + fonts)), ("ood_image", n_image), ("ood_audio", n_audio),
+                        ("ood_text", n_text)):
+        with (tiny_checks / f"{name}.csv").open(newline="") as f:
+            cells = list(csv.DictReader(f))
+        assert list(cells[0]) == ["image", "audio", "text", "label"] and len(cells) == count
+        found = sources(tiny_checks, name)
+        assert len(found) == count
+        rows = read_manifest(tiny_checks / f"{name}.csv")  # paths relative to the CSV, files present
+        if name == "handwriting":
+            assert sorted({c["label"] for c in cells}) == [str(d) for d in range(10)]
+            assert all(r["image"] and not r["audio"] and not r["text"] for r in rows)
+            writers = {k["image_source"] for k in found}
+            assert "optdigits" in writers and writers - {"optdigits"}
+            for writer in writers - {"optdigits"}:
+                family = writer.split("-", 1)[1]
+                assert family in HERSHEY_FONTS["check"] or family in TTF_FONTS["check"]
+            continue
+        assert all(c["label"] == "" for c in cells) and all(r["label"] is None for r in rows)
+        modality = name.removeprefix("ood_")
+        assert all(r[modality] and sum(bool(r[m]) for m in ("image", "audio", "text")) == 1 for r in rows)
+        if name == "ood_image":
+            assert {k["image_source"].split("-")[0] for k in found} <= set(IMAGE_KINDS["check"])
+        if name == "ood_audio":
+            voices = {k["audio_source"] for k in found}
+            assert not voices & training_voices
+            assert not {v for v in voices if v.startswith("espeak")} & every_split_voice
+            assert {k["spoken"] for k in found} - {""} <= set(SPOKEN["check"])
+        if name == "ood_text":
+            assert not any(names_a_number(c["text"]) for c in cells)
+
+
+@needs_tts
+@pytest.mark.slow
+def test_check_sets_are_deterministic(tiny_checks, tmp_path):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(checks.CHECK_SIZES, "small", TINY_CHECKS)
+        build_checks(tmp_path, seed=0, size="small")
+    for file in sorted(tiny_checks.rglob("*.*")):
+        assert (tmp_path / file.relative_to(tiny_checks)).read_bytes() == file.read_bytes(), file.name
+
+
+def test_run_tests_installs_the_builders_fonts():
+    script = (Path(__file__).resolve().parent.parent / "run_tests.sh").read_text()
+    debs = set(re.search(r"debs=\(([^)]*)\)", script).group(1).split())
+    assert set(handwriting.DEBIAN_FONT_PACKAGES) <= debs
