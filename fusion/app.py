@@ -242,7 +242,7 @@ def build_demo(service: FusionService) -> gr.Blocks:
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Live: each frame is fused with the latest recording and text (fusion.live encodes only changes).
-            live = gr.State(LiveSession)  # made when the page loads, shared by the frames it streams
+            live = gr.State(LiveSession())  # copied for each session when it starts: its frames share it
             if "image" in widgets:
                 live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
                 live_cam.stream(gpu(service.live), [strategy, *live_values, project, live],

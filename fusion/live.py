@@ -96,7 +96,7 @@ class LiveFusion:
 
 
 class LiveSession:
-    """One browser session's live preview (a ``gr.State`` made when the page loads, so that frames handled
+    """One browser session's live preview (a ``gr.State``, copied for each session, so that frames handled
     at once share it): the ``LiveFusion`` of the model in use, made anew when the model changes."""
 
     def __init__(self):
