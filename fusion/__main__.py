@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
                       audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup,
-                      text_aliases=args.text_aliases)
+                      text_aliases=args.text_aliases, finetune=args.finetune, finetune_lr=args.finetune_lr)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -184,6 +184,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--text-aliases", choices=TEXT_ALIAS_SETS,
                    help="a built-in task's other words for its classes, mapped in the text ('digits': oh, nought, "
                    "nil ... -> zero); the shipped digits models have them")
+    p.add_argument("--finetune", metavar="MODALITY:N[,...]",
+                   help="also train the last N blocks of those encoders (image: EfficientNet blocks, audio: Whisper "
+                   "layers, text: MiniLM layers), e.g. image:1; the model folder gets only those blocks' weights")
+    p.add_argument("--finetune-lr", type=float, default=defaults.finetune_lr,
+                   help="learning rate of the fine-tuned blocks (default: a tenth of --lr)")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)
