@@ -51,7 +51,9 @@ class PrefixView:
         self.encoder, self.prefix = encoder, cut
 
     def __getattr__(self, name):
-        return getattr(self.__dict__["encoder"], name)
+        if name == "encoder":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.encoder, name)
 
     def encode(self, batch: list):
         return self.encoder.encode_prefix(batch, self.prefix)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from corpus import INTERNALS
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save_file
 
 import fusion
 from fusion.config import TrainConfig
@@ -31,7 +31,7 @@ IMAGE_TEXT = {m: DEFAULT_SPECS[m] for m in ("image", "text")}
 @pytest.fixture(scope="module")
 def sample_split(tmp_path_factory):
     """The committed 50-row sample without its audio (image + text are the cheap encoders): 3 rows of each
-    digit to train on, 2 to validate."""
+    digit to train on, 2 to validate; and the same rows with their text only."""
     folder = tmp_path_factory.mktemp("sample")
     rows = [{**row, "audio": None} for row in read_manifest(SAMPLE)]
     seen: dict[str, int] = {}
@@ -39,7 +39,9 @@ def sample_split(tmp_path_factory):
     for row in rows:
         seen[row["label"]] = seen.get(row["label"], 0) + 1
         (train_rows if seen[row["label"]] <= 3 else val_rows).append(row)
-    return write_manifest(folder / "train.csv", train_rows), write_manifest(folder / "val.csv", val_rows), folder
+    text_only = [[{**row, "image": None} for row in split] for split in (train_rows, val_rows)]
+    return (write_manifest(folder / "train.csv", train_rows), write_manifest(folder / "val.csv", val_rows),
+            [write_manifest(folder / f"{name}-text.csv", rows) for name, rows in zip(("train", "val"), text_only)])
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_the_prefix_and_a_copy_of_the_last_blocks_give_the_encoders_tokens(sampl
 def test_finetune_image_saves_only_its_block_and_loading_reproduces_training(sample_split, image_encoder, tmp_path):
     train_csv, val_csv, _ = sample_split
     before = {k: v.clone() for k, v in image_encoder.state_dict().items()}
-    val_rows = read_manifest(val_csv)
+    val_rows = read_manifest(val_csv)[:10]
     items = decoded(image_encoder, val_rows)
     tokens_before = image_encoder.encode(items).values.clone()
 
@@ -128,8 +130,8 @@ def test_finetune_image_saves_only_its_block_and_loading_reproduces_training(sam
     tokens, _, _, _ = make_batch(split, list(range(len(val_rows))), trained, None, None)
     with torch.no_grad():
         at_training = trained(tokens).probs
-    served = torch.tensor([[fusion.predict(loaded, image=r["image"], text=r["text"]).probs[c] for c in LABELS]
-                           for r in val_rows])
+    predictions = [fusion.predict(loaded, image=r["image"], text=r["text"]) for r in val_rows]
+    served = torch.tensor([[p.probs[c] for c in LABELS] for p in predictions])
     assert torch.equal(served.argmax(1), at_training.argmax(1))
     assert torch.allclose(served, at_training, atol=5e-3)
 
@@ -149,7 +151,7 @@ def test_finetune_image_saves_only_its_block_and_loading_reproduces_training(sam
 
 def test_finetune_with_a_soup_and_text(sample_split, tmp_path):
     """Soups and EMA still work with fine-tuned blocks (members start from the pretrained ones); text:1."""
-    train_csv, val_csv, _ = sample_split
+    train_csv, val_csv = sample_split[2]
     cfg = TrainConfig(fusion="late", epochs=1, batch_size=10, soup=2, finetune="text:1", finetune_lr=3e-4)
     result = train(train_csv, val_csv, tmp_path / "model", cfg, cache_dir=tmp_path / "cache")
     assert len(result["log"]["members"]) == 2
@@ -157,7 +159,7 @@ def test_finetune_with_a_soup_and_text(sample_split, tmp_path):
     assert set(load_file(tmp_path / "model" / "text.finetune.safetensors")) == set(
         loaded.encoders["text"].finetune_parameters(1))
     assert all(k.startswith("model.encoder.layer.5.") for k in loaded.fusion.finetuned_state["text"])
-    assert fusion.predict(loaded, text="seven").label in LABELS
+    assert loaded.fusion.modalities == ("text",) and fusion.predict(loaded, text="seven").label in LABELS
 
 
 @pytest.mark.parametrize("finetune, phrase", [("audio:1", "no audio inputs"), ("image:16", "1..15"),
@@ -249,3 +251,13 @@ def test_broken_overlays_are_checkpoint_errors(overlay_model, tmp_path, case):
     with pytest.raises(CheckpointError) as caught:
         fusion.load_model(folder, device="cpu")
     assert OVERLAY_CASES[case] in plain_sentence(caught)
+
+
+def test_a_pushed_model_carries_its_blocks(overlay_model, recording_api):
+    """push_to_hub uploads the overlay with the head, and the model card says which blocks were fine-tuned."""
+    FusionModel.from_pretrained(overlay_model).push_to_hub("someone/tuned", token="hf_x")
+    files = recording_api[-1][2]["files"]
+    assert set(files) == {"config.json", "model.safetensors", "image.finetune.safetensors", "README.md"}
+    pushed, saved = load(files["image.finetune.safetensors"]), load_file(overlay_model / "image.finetune.safetensors")
+    assert set(pushed) == set(saved) and all(torch.equal(pushed[k], saved[k]) for k in saved)
+    assert "the last 1 block of the image encoder, in `image.finetune.safetensors`" in files["README.md"].decode()
