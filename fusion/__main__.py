@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
                       image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
                       audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup,
                       text_aliases=args.text_aliases, negative_weight=args.negative_weight,
-                      class_noun=args.class_noun)
+                      class_noun=args.class_noun, finetune=args.finetune, finetune_lr=args.finetune_lr)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
     return 0
@@ -198,6 +198,11 @@ def parser() -> argparse.ArgumentParser:
                    help="how strongly rows with an empty label (negatives) pull the model towards no class")
     p.add_argument("--class-noun", default=defaults.class_noun,
                    help="what the classes are, for saying none was recognised ('digit': no digit recognised)")
+    p.add_argument("--finetune", metavar="MODALITY:N[,...]",
+                   help="also train the last N blocks of those encoders (image: EfficientNet blocks, audio: Whisper "
+                   "layers, text: MiniLM layers), e.g. image:1; the model folder gets only those blocks' weights")
+    p.add_argument("--finetune-lr", type=float, default=defaults.finetune_lr,
+                   help="learning rate of the fine-tuned blocks (default: a tenth of --lr)")
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)

@@ -38,6 +38,19 @@ class TrainConfig:
     negative_weight: float = 0.5  # outlier exposure: the weight of negatives' pull towards no class (uniform)
     class_noun: str = "class"  # what the classes are ("digit"): the model says "no digit recognised"
     text_aliases: str | None = None  # "digits": the model maps "oh", "nought" ... to "zero" (config text_aliases)
+    finetune: str | None = None  # "image:1,text:1": also train the last N blocks of those encoders (fusion.finetune)
+    finetune_lr: float | None = None  # those blocks' learning rate; None: a tenth of lr
+
+    @property
+    def finetune_blocks(self) -> dict[str, int]:
+        """{modality: N} from ``finetune``."""
+        from .finetune import parse_finetune
+
+        return parse_finetune(self.finetune)
+
+    @property
+    def blocks_lr(self) -> float:
+        return self.lr / 10 if self.finetune_lr is None else self.finetune_lr
 
     def __post_init__(self):
         """Refuse settings a run cannot use, naming the option (before any feature is computed)."""
@@ -59,6 +72,8 @@ class TrainConfig:
         need(self.reliability <= 1, "reliability", "a probability, at most 1")
         need(self.image_preprocessing in ("digit", "center"), "image_preprocessing", "'digit' or 'center'")
         need(self.text_aliases in (None, *TEXT_ALIAS_SETS), "text_aliases", f"None or one of {TEXT_ALIAS_SETS}")
+        need(self.finetune_lr is None or self.finetune_lr > 0, "finetune_lr", "None or > 0")
+        self.finetune_blocks  # noqa: B018 (parses "image:1,text:1", an OptionError naming the option otherwise)
         for name in ("image_blocks", "audio_layers"):
             need(getattr(self, name) is None or (type(getattr(self, name)) is int and getattr(self, name) >= 1),
                  name, "None or a whole number ≥ 1")

@@ -25,8 +25,12 @@ BATCH = 16
 
 def encoder_key(encoder: Encoder) -> str:
     """Folder name for one encoder's cache: its spec plus the options that change its output."""
-    options = {k: getattr(encoder, k) for k in ("size", "preprocessing", "blocks", "layers")
+    # prefix: a PrefixView's cut (training with --finetune caches what enters the first unfrozen block);
+    # finetuned: the digest of a fine-tuned copy's own blocks (``fusion.finetune``). Absent for the others.
+    options = {k: getattr(encoder, k) for k in ("size", "preprocessing", "blocks", "layers", "finetuned")
                if getattr(encoder, k, None)}
+    if getattr(encoder, "prefix", None) is not None:
+        options["prefix"] = encoder.prefix
     digest = hashlib.sha1(json.dumps([encoder.spec, options], sort_keys=True).encode()).hexdigest()[:10]
     return f"{encoder.modality}-{encoder.spec.replace('/', '_').replace(':', '_')}-{digest}"
 
@@ -99,11 +103,16 @@ class FeatureCache:
         return {"values": load(raw)["values"], **meta}
 
 
-def collate(items: list[dict | None], dim: int, device="cpu") -> Tokens | None:
-    """Cached items (None = absent in that row) -> a padded Tokens batch, or None if all are absent."""
+def collate(items: list[dict | None], dim: int | None = None, device="cpu") -> Tokens | None:
+    """Cached items (None = absent in that row) -> a padded Tokens batch, or None if all are absent.
+
+    The token width is the items' own (``dim``, the model's width, is kept for callers: a fine-tuning
+    prefix can be narrower than the tokens it becomes).
+    """
     if all(item is None for item in items):
         return None
     length = max(item["values"].shape[0] for item in items if item is not None)
+    dim = next(item for item in items if item is not None)["values"].shape[-1]
     values = torch.zeros(len(items), length, dim)
     mask = torch.zeros(len(items), length, dtype=torch.bool)
     for row, item in enumerate(items):

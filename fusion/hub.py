@@ -47,7 +47,7 @@ def model_card(config: dict) -> str:
 
     encoders, known = config["encoders"], shipped_weights()
     bases = [hub.repo_id for spec in encoders.values() if (hub := known.get(spec["name"], ([], None))[1])]
-    training = config.get("training", {})
+    training, tuned = config.get("training", {}), config.get("finetuned", {})
     best = training.get("best_val_mean_subset_acc")
     lines = ["---", "license: mit", "library_name: fusion-lens", "tags:", "- multimodal", "- multimodal-fusion",
              f"- {config['strategy']}-fusion", *(f"- {m}" for m in encoders)]
@@ -57,8 +57,12 @@ def model_card(config: dict) -> str:
         lines += ["metrics:", "- accuracy"]
     lines += ["---", "", f"# Fusion Lens model: {config['strategy']} fusion of {', '.join(encoders)}", "",
               f"Classes: {', '.join(map(str, config['labels']))}.", "",
-              "Encoders (frozen, pretrained): " + ", ".join(f"{m} `{spec['name']}`" for m, spec in encoders.items())
-              + ". Only the fusion model is in this repository; the encoders load from their own.", "",
+              f"Encoders ({'pretrained' if tuned else 'frozen, pretrained'}): "
+              + ", ".join(f"{m} `{spec['name']}`" for m, spec in encoders.items())
+              + f". Only the fusion model {'and the fine-tuned blocks are' if tuned else 'is'} in this repository; "
+              "the encoders load from their own.", "",
+              *[f"Fine-tuned: the last {e['blocks']} block{'s' if e['blocks'] > 1 else ''} of the {m} encoder, in "
+                f"`{e['weights']}` (applied over its pretrained weights when loading).\n" for m, e in tuned.items()],
               "```python", "import fusion", "", 'model = fusion.load_model("<this repo id>")',
               'print(fusion.predict(model, text="...").label)', "```"]
     if best is not None:

@@ -1,7 +1,9 @@
 """``FusionModel``: encoder tokens of any subset of modalities -> prediction with its explanations.
 
 A model is one folder: ``config.json`` (labels, encoder specs, strategy and hyper-parameters, class
-prior, format version) + ``model.safetensors`` (fusion weights only; encoders come from their packages).
+prior, format version) + ``model.safetensors`` (fusion weights only; encoders come from their packages),
+and for a model trained with ``--finetune`` one ``<modality>.finetune.safetensors`` per fine-tuned encoder
+(its changed blocks only, named in the config's ``finetuned`` field; see ``fusion.finetune``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class FusionModel(nn.Module):
                              persistent=False)
         self.register_buffer("temperature", torch.tensor(1.0), persistent=False)
         self.set_calibration(config.get("calibration", {}))
+        # {modality: {encoder parameter name: tensor}}: the fine-tuned encoder blocks config["finetuned"] names,
+        # applied to a copy of the encoder by ``fusion.load_model`` (``fusion.finetune.apply_overlay``).
+        self.finetuned_state: dict[str, dict[str, torch.Tensor]] = {}
 
     def set_calibration(self, calibration: dict) -> None:
         """Use ``calibration`` (``fusion.train.calibrate``'s: temperature, abstention thresholds), kept in the
@@ -202,6 +207,9 @@ class FusionModel(nn.Module):
         (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(state, folder / WEIGHTS_NAME, metadata={"format": "pt"})
+        for modality, entry in self.config.get("finetuned", {}).items():
+            overlay = {k: v.detach().cpu().contiguous() for k, v in self.finetuned_state[modality].items()}
+            save_file(overlay, folder / entry["weights"], metadata={"format": "pt", "blocks": str(entry["blocks"])})
         return folder
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False) -> str:
@@ -267,6 +275,7 @@ class FusionModel(nn.Module):
             raise CheckpointError(f"{weights.name} does not fit config field 'strategy' ({config['strategy']!r}): "
                                   f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}.")
         model.load_state_dict(state)
+        model.finetuned_state = read_overlays(folder, config)
         return model.eval().to(device or "cpu")
 
     @classmethod
@@ -280,6 +289,30 @@ class FusionModel(nn.Module):
                 raise CheckpointError(f"{Path(path).name} holds no model: train one first (a project zip "
                                       "gets its model/ folder once trained).")
             return cls.from_pretrained(folder / "model" if (folder / "model").is_dir() else folder, device)
+
+
+def read_overlays(folder: Path, config: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """The fine-tuned blocks the config's ``finetuned`` field names: files inside the folder, safetensors,
+    float and finite (their names and shapes are checked against the encoder when it is loaded)."""
+    from .finetune import check_tensors
+
+    overlays = {}
+    for modality, entry in config.get("finetuned", {}).items():
+        field_name = f"finetuned.{modality}.weights"
+        path = resolve_inside(folder, entry["weights"], field_name)
+        if path.suffix != ".safetensors" or path.name == WEIGHTS_NAME:
+            raise CheckpointError(f"config field {field_name!r} must name a .safetensors file of its own, "
+                                  f"got {path.name!r}.")
+        if not path.is_file():
+            raise CheckpointError(f"config field {field_name!r}: {path.name} does not exist in the model folder.")
+        try:
+            overlays[modality] = load_file(path)
+        except Exception as error:  # safetensors raises its own error types for truncated/corrupt files
+            raise CheckpointError(f"{path.name} (config field {field_name!r}) is not a readable safetensors "
+                                  f"file: {str(error).splitlines()[0] if str(error) else type(error).__name__}") \
+                from None
+        check_tensors(overlays[modality], path.name)
+    return overlays
 
 
 def upgrade_state(state: dict) -> dict:
@@ -339,7 +372,8 @@ def validate_config(config: dict) -> dict:
          f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
     known = {"format_version", "weights", "labels", "strategy", "strategy_config", "d_model", "dropout", "encoders",
              "encoder_dims", "audio_pool", "image_positions", "class_prior", "text_aliases", "class_noun",
-             "calibration", "training"}
+             "calibration", "training",
+             "finetuned"}
     need(set(config) <= known, "/".join(sorted(set(config) - known)) or "?", "unknown field")
     labels = config.get("labels")
     need(isinstance(labels, list) and 2 <= len(labels) <= MAX_LABELS and all(isinstance(x, str) for x in labels)
@@ -383,4 +417,7 @@ def validate_config(config: dict) -> dict:
     need(isinstance(alone, dict) and set(alone) <= set(encoders)
          and all(type(v) in (int, float) and 0 <= v <= 1 for v in alone.values()),
          "calibration.unimodal_abstain_below", "must map the model's modalities to probabilities")
+    from .finetune import check_entries
+
+    check_entries(config)
     return config

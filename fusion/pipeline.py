@@ -15,6 +15,7 @@ import torch
 from . import modalities as registry
 from .encoders import Encoder, resolve_device, shared_encoder
 from .errors import CheckpointError
+from .finetune import apply_overlay
 from .inputs import decode_inputs
 from .model import FusionModel, decode_options
 
@@ -59,7 +60,8 @@ class LoadedModel:
 def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
     """Load a model folder or hub repository id (None = the shipped default) and its encoders on ``device``.
 
-    Encoders are cached per (modality, spec, device), so several models share one set.
+    Encoders are cached per (modality, spec, device), so several models share one set; a model trained with
+    ``--finetune`` gets a copy of that encoder with its own blocks (``fusion.finetune.apply_overlay``).
     """
     path = path if path is not None else DEFAULT_MODEL
     device = resolve_device(device)
@@ -73,6 +75,10 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
             reason = str(error).splitlines()[0] if str(error) else "it is not a loadable encoder"
             raise CheckpointError(f"config field 'encoders.{modality}' ({spec}) cannot be loaded here: "
                                   f"{reason}") from None
+        if modality in fusion.finetuned_state:  # a copy with the model's own blocks; the shared one is unchanged
+            entry = fusion.config["finetuned"][modality]
+            encoders[modality] = apply_overlay(encoders[modality], modality, entry["blocks"],
+                                               fusion.finetuned_state[modality], entry["weights"])
         expected = fusion.config["encoder_dims"][modality]
         if encoders[modality].dim != expected:
             raise CheckpointError(f"config field 'encoder_dims.{modality}' is {expected}, "

@@ -9,6 +9,10 @@ What makes the weights mean something:
   class, while the label stays that of the rest, so the fusion learns whom to trust;
 - auxiliary unimodal heads (they say what each modality alone predicts) and an optional
   consistency term pulling each unimodal distribution towards the fused one on clean rows.
+
+``--finetune image:N`` also trains the last N blocks of that encoder (``fusion.finetune``): the cache then
+holds what enters those blocks, for the clean, corrupted and noise copies alike, and every augmentation
+above, the EMA and soups work as they do for the head alone.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .data.manifest import read_manifest_or_zip
 from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
+from .finetune import EndToEnd, PrefixView
 from .model import FusionModel, decode_options, default_config
 
 VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
@@ -278,7 +283,8 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
 
 def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: TrainConfig, cache_dir=None,
           device: str = "cpu") -> dict:
-    """Train one strategy and save the best (by validation) model folder to ``out``; returns the log.
+    """Train one strategy and save the best (by validation) model folder to ``out``; returns the log (and
+    the trained model: a ``FusionModel``, or with ``cfg.finetune`` an ``EndToEnd`` of it and the blocks).
 
     manifest, val: CSV manifests, or zips holding one (the Teach tab's download). val None: a stratified
     ``VAL_FRACTION`` of ``manifest``'s rows is held out instead.
@@ -302,11 +308,23 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
             encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
         except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
             raise OptionError(str(error)) from None
+        finetune, cuts = cfg.finetune_blocks, {}
+        for m, blocks in finetune.items():
+            if m not in modalities:
+                raise OptionError(f"finetune names {m!r}, but the training manifest has no {m} inputs "
+                                  f"(it has {', '.join(modalities)}).")
+            try:
+                cuts[m] = encoders[m].finetune_cut(blocks)
+            except ValueError as error:  # an hf: backbone, or more blocks than the encoder has
+                raise OptionError(f"finetune {m}:{blocks}: {error}") from None
+        suffixes = {m: encoders[m].suffix(cut) for m, cut in cuts.items()}
         # The task's other words for its classes travel in the config, so serving decodes text as training did.
         task = {"text_aliases": importlib.import_module(f".data.{cfg.text_aliases}", __package__).TEXT_ALIASES} \
             if cfg.text_aliases else {}
         task["class_noun"] = cfg.class_noun
-        cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", encoders,
+        # A fine-tuned encoder's cache holds the input of its first unfrozen block (PrefixView).
+        cached = {m: PrefixView(encoders[m], cuts[m]) if m in cuts else encoders[m] for m in modalities}
+        cache = FeatureCache(cache_dir or Path(manifest).resolve().parent / ".features", cached,
                              decode_options({**task, "labels": labels}))
         train_split = load_split(cache, train_rows, labels, modalities, augment=True, name="train")
         val_split = load_split(cache, val_rows, labels, modalities, augment=False, name="val")
@@ -314,13 +332,22 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
     positives = train_split.labels[train_split.labels >= 0]
     counts = np.bincount(positives.numpy(), minlength=len(labels)).astype(float)
     # A fixed image grid (every image gives the same number of tokens) gets one projection per cell.
-    grids = {item["values"].shape[0] for m in modalities if registry.modality(m).positional
-             for item in train_split.clean[m] if item is not None}
+    grids = set()
+    for m in modalities:
+        if registry.modality(m).positional:
+            items = [item for item in train_split.clean[m] if item is not None]
+            cells = {item["values"].shape[0] for item in items}
+            if m in suffixes and len(cells) == 1:  # cached: the prefix's cells; the tokens: the blocks' output
+                with torch.no_grad():
+                    cells = {suffixes[m](collate(items[:1])).values.shape[1]}
+            grids |= cells
     config = default_config(labels, cfg.fusion, encoders={m: normalize_spec(specs[m]) for m in modalities},
                             encoder_dims={m: encoders[m].dim for m in modalities},
                             class_prior=[float(c) for c in (counts + 1) / (counts + 1).sum()],
                             image_positions=grids.pop() if len(grids) == 1 else 0, **task)
     model = FusionModel(config)
+    if suffixes:  # the head and the unfrozen blocks, trained together (saved: the head + the blocks' overlay)
+        model = EndToEnd(model, suffixes, finetune)
     by_label = {c: {m: [i for i in range(len(train_rows)) if int(train_split.labels[i]) == c
                         and train_split.clean[m][i] is not None] for m in modalities}
                 for c in [*range(len(labels)), NEGATIVE]}
@@ -354,7 +381,7 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
                                 "calibration": calibration["validation"]}
     model.save_pretrained(out)
     (Path(out) / "training_log.json").write_text(json.dumps(log, indent=1))
-    return {"best_val": best_score, "log": log, "calibration": calibration}
+    return {"best_val": best_score, "log": log, "calibration": calibration, "model": model}
 
 
 def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures | None, by_label: dict,
@@ -367,7 +394,9 @@ def fit(model: FusionModel, train_split: SplitFeatures, val_split: SplitFeatures
     from tqdm import tqdm
 
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Fine-tuned encoder blocks (EndToEnd) learn at their own, lower rate.
+    groups = model.param_groups(cfg.lr, cfg.blocks_lr) if hasattr(model, "param_groups") else model.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_split.labels) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     # The average is what gets validated and saved: single-modality accuracy on unseen voices swings by

@@ -68,6 +68,13 @@ CONFIG_MUTATIONS = {  # name -> change to config.json (a dict update, or a funct
     "text_aliases a list": {"text_aliases": ["oh"]},
     "text_aliases to a string": {"text_aliases": {"zero": "oh"}},
     "text_aliases empty word": {"text_aliases": {"zero": [" "]}},
+    "finetuned a list": {"finetuned": ["image"]},
+    "finetuned unknown modality": {"finetuned": {"smell": {"blocks": 1, "weights": "smell.finetune.safetensors"}}},
+    "finetuned blocks 0": {"finetuned": {"image": {"blocks": 0, "weights": "image.finetune.safetensors"}}},
+    "finetuned blocks true": {"finetuned": {"image": {"blocks": True, "weights": "image.finetune.safetensors"}}},
+    "finetuned weights outside": {"finetuned": {"image": {"blocks": 1, "weights": "../image.safetensors"}}},
+    "finetuned weights missing": {"finetuned": {"image": {"blocks": 1, "weights": "image.finetune.safetensors"}}},
+    "finetuned weights pickle": {"finetuned": {"image": {"blocks": 1, "weights": "image.pt"}}},
     "not an object": lambda c: "[1, 2, 3]",
     "not JSON": lambda c: "{'labels': ",
 }
@@ -167,6 +174,8 @@ def test_a_pickled_hub_folder_is_a_checkpoint_error(saved, tmp_path):
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--batch-size", "0"], "≥ 1"),
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--image-size", "0"], "≥ 1"),
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--weight-decay", "-1"], "weight_decay"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--finetune", "image"], "MODALITY:N"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--finetune-lr", "0"], "finetune_lr"),
     (["train", "--manifest", "DIR", "--val", "DIR", "--out", "o"], "it is a folder"),
     (["train", "--manifest", "LONG", "--val", "LONG", "--out", "o"], "not a readable CSV"),
     (["evaluate", "--model", "x"], "required"),
@@ -199,11 +208,19 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 def test_train_config_refuses_what_a_run_cannot_use():
     for bad in ({"epochs": 0}, {"lr": float("nan")}, {"soup": 0}, {"fusion": "magic"}, {"audio_layers": 0},
-                {"text_aliases": "mugs"}):
+                {"text_aliases": "mugs"}, {"finetune": "image:0"}, {"finetune": "image:1,image:2"},
+                {"finetune_lr": 0.0}):
         with pytest.raises(UserError):
             TrainConfig(**bad)
     TrainConfig()  # the defaults are valid
 
+
+
+def test_configs_without_finetuned_blocks_load_as_before(saved):
+    """No ``finetuned`` field: no overlay, nothing written beside the head."""
+    model = FusionModel.from_pretrained(saved)
+    assert model.finetuned_state == {} and "finetuned" not in model.config
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
 
 
 def test_checkpoints_from_before_injected_heads_still_load(saved, tmp_path):

@@ -15,10 +15,14 @@ Whisper always encodes a 30-s window; here each clip is encoded over its real le
 frames, the positional table cut to match, a key-padding mask across a batch), which is ~10× less
 work for a 3-s clip and leaves the tokens of the real audio free of attention to padded silence.
 ``bench/latency.py`` keeps the standard 30-s pass as its baseline.
+
+Fine-tuning (``train --finetune audio:N``) trains the last N of the layers that make the tokens, the final
+layer norm staying frozen; training caches the hidden states that enter the first of them.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 
@@ -30,7 +34,7 @@ from safetensors.torch import save_file
 from torchaudio.functional import melscale_fbanks, resample
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .base import Encoder, Tokens, cache_dir, masked_mean, resolve_device
+from .base import Encoder, EncoderSuffix, Tokens, cache_dir, masked_mean, resolve_device
 from .ctranslate2_reader import read_ctranslate2
 from .whisper_weights import N_MELS, WHISPER_MODELS, WhisperWeights  # noqa: F401 (re-exported)
 
@@ -238,11 +242,13 @@ class WhisperAudioEncoder(Encoder):
         self.encoder.load_state_dict(kept)
         self.encoder.eval().requires_grad_(False).to(resolve_device(device))
 
-    def forward(self, mel: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, token_mask: torch.Tensor | None = None,
+                stop: int | None = None) -> torch.Tensor:
         """Whisper's encoder over any even number of frames: mel (B, 80, 2T) -> hidden states (B, T, D).
 
         ``token_mask`` (B, T) bool marks real tokens: padded ones are not attended to. The mel frames
         of padding must be zero, which is what conv1/conv2's own zero padding gives a clip alone.
+        ``stop``: the hidden states entering layer ``stop`` instead (no final layer norm).
         """
         enc = self.encoder
         tokens = mel.shape[-1] // 2
@@ -250,14 +256,26 @@ class WhisperAudioEncoder(Encoder):
             raise ValueError(f"Expected an even number of mel frames up to 3000, got {mel.shape[-1]}.")
         hidden = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).transpose(1, 2)  # (B, T, D)
         hidden = hidden + enc.embed_positions.weight[:tokens]
-        # (B, 1, 1, T) key-padding mask for SDPA; None when all tokens are real (the faster kernel).
-        attention = None if token_mask is None or bool(token_mask.all()) else token_mask[:, None, None, :]
-        for layer in enc.layers:
+        attention = key_padding(token_mask)
+        for layer in enc.layers[:stop]:
             hidden = layer(hidden, attention)
-        return enc.layer_norm(hidden)
+        return hidden if stop is not None else enc.layer_norm(hidden)
+
+    block_path = "encoder.layers"
+
+    def token_blocks(self) -> torch.nn.ModuleList:
+        return self.encoder.layers
 
     @torch.inference_mode()
-    def encode(self, batch: list) -> Tokens:
+    def encode_prefix(self, batch: list, cut: int) -> Tokens:
+        """The hidden states entering layer ``cut``, over each clip's real length."""
+        return self.encode(batch, stop=cut)
+
+    def suffix(self, cut: int) -> EncoderSuffix:
+        return AudioSuffix(self, cut)
+
+    @torch.inference_mode()
+    def encode(self, batch: list, stop: int | None = None) -> Tokens:
         """(sample_rate, samples) pairs -> Tokens over each clip's real length, 0.02 s per token."""
         clips = [load_audio(item) for item in batch]
         samples = [max(len(clip), round(MIN_SECONDS * SAMPLE_RATE)) for clip in clips]
@@ -275,6 +293,27 @@ class WhisperAudioEncoder(Encoder):
         mel = mel * (torch.arange(longest, device=self.device) < frames[:, None])[:, None]
         mask = torch.arange(longest // 2, device=self.device) < (frames // 2)[:, None]
         with self.autocast():
-            hidden = self(mel, mask).float()
+            hidden = self(mel, mask, stop).float()
         values = hidden * mask.unsqueeze(-1)
         return Tokens(values, mask, masked_mean(values, mask), seconds_per_token=SECONDS_PER_TOKEN)
+
+
+def key_padding(token_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, 1, 1, T) key-padding mask for SDPA; None when all tokens are real (the faster kernel)."""
+    return None if token_mask is None or bool(token_mask.all()) else token_mask[:, None, None, :]
+
+
+class AudioSuffix(EncoderSuffix):
+    """Whisper layers from the cut on, then a frozen copy of the final layer norm."""
+
+    def __init__(self, encoder: WhisperAudioEncoder, cut: int):
+        super().__init__(encoder, cut)
+        self.layer_norm = copy.deepcopy(encoder.encoder.layer_norm).to("cpu")
+
+    def run(self, tokens: Tokens) -> Tokens:
+        hidden, mask = tokens.values, tokens.mask
+        attention = key_padding(mask)
+        for layer in self.blocks:
+            hidden = layer(hidden, attention)
+        values = self.layer_norm(hidden) * mask.unsqueeze(-1)
+        return Tokens(values, mask, masked_mean(values, mask), seconds_per_token=tokens.seconds_per_token)

@@ -7,6 +7,7 @@ map each token back onto the input.
 
 from __future__ import annotations
 
+import copy
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +71,95 @@ class Encoder(nn.Module):
 
     def encode(self, batch: list) -> Tokens:  # pragma: no cover - interface
         raise NotImplementedError
+
+    # --- end-to-end learning (``train --finetune``) ------------------------------------------------
+    # An encoder that can be fine-tuned names the blocks whose last output are its tokens
+    # (``token_blocks``, at state-dict path ``block_path``), encodes up to a cut (``encode_prefix``: the
+    # input of block ``cut``, what training caches) and gives a trainable copy of the blocks from the cut on
+    # (``suffix``: prefix tokens -> the tokens ``encode`` gives).
+
+    block_path: str = ""
+
+    def token_blocks(self) -> nn.ModuleList:
+        raise ValueError(f"The {self.modality} encoder {self.spec!r} cannot be fine-tuned here; only the built-in "
+                         "EfficientNet-Lite0, Whisper and MiniLM encoders can.")
+
+    def finetune_cut(self, blocks: int) -> int:
+        """The index of the first of the last ``blocks`` token blocks (ValueError when there are fewer)."""
+        total = len(self.token_blocks())
+        if type(blocks) is not int or not 1 <= blocks <= total:
+            raise ValueError(f"the {self.modality} encoder {self.spec!r} makes its tokens with {total} blocks; "
+                             f"fine-tune 1..{total} of them, not {blocks!r}.")
+        return total - blocks
+
+    def finetune_parameters(self, blocks: int) -> dict[str, torch.Tensor]:
+        """{state-dict name: parameter} of the last ``blocks`` token blocks: what an overlay replaces."""
+        cut = self.finetune_cut(blocks)
+        return {f"{self.block_path}.{cut + j}.{name}": p
+                for j, block in enumerate(self.token_blocks()[cut:]) for name, p in block.named_parameters()}
+
+    def encode_prefix(self, batch: list, cut: int) -> Tokens:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def suffix(self, cut: int) -> EncoderSuffix:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def with_overlay(self, state: dict[str, torch.Tensor], digest: str) -> Encoder:
+        """A copy of this encoder with the parameters in ``state`` replaced (names, shapes and dtypes already
+        checked: ``fusion.finetune.apply_overlay``). This encoder is not changed: the copy has its own tensors
+        for the replaced parameters and shares every other tensor and the tokenizer, read-only, as models
+        already share a cached encoder. ``digest`` names the overlay in feature-cache keys."""
+        memo = {id(t): t for name, t in [*self.named_parameters(), *self.named_buffers()] if name not in state}
+        if getattr(self, "tokenizer", None) is not None:
+            memo[id(self.tokenizer)] = self.tokenizer
+        tuned = copy.deepcopy(self, memo)
+        with torch.no_grad():
+            for name, tensor in state.items():
+                target = tuned.get_parameter(name)
+                target.copy_(tensor.to(device=target.device, dtype=target.dtype))
+        tuned.finetuned = digest
+        return tuned
+
+
+class EncoderSuffix(nn.Module):
+    """A trainable copy of an encoder's token blocks from ``cut`` on: prefix tokens -> the encoder's tokens.
+
+    ``blocks`` are copies (the encoder is not touched) and the only parameters that train; what follows them
+    (Whisper's final layer norm, EfficientNet's 1280-d head) is a frozen copy. The module always runs in eval
+    mode: BatchNorm keeps the pretrained running statistics and dropout stays off, so the saved block weights
+    alone reproduce what training computed. Rows without tokens are not run (modality dropout drops them) and
+    stay absent.
+    """
+
+    def __init__(self, encoder: Encoder, cut: int):
+        super().__init__()
+        self.cut, self.block_path = cut, encoder.block_path
+        self.blocks = copy.deepcopy(encoder.token_blocks()[cut:]).to("cpu").requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def overlay(self) -> dict[str, torch.Tensor]:
+        """The blocks' parameters under the encoder's own state-dict names (what the model folder keeps)."""
+        return {f"{self.block_path}.{self.cut + j}.{name}": p.detach().cpu().contiguous()
+                for j, block in enumerate(self.blocks) for name, p in block.named_parameters()}
+
+    def run(self, tokens: Tokens) -> Tokens:  # pragma: no cover - interface
+        """Prefix tokens of rows that all have some -> the encoder's tokens of those rows."""
+        raise NotImplementedError
+
+    def forward(self, tokens: Tokens) -> Tokens:
+        present = tokens.mask.any(1)
+        if bool(present.all()):
+            return self.run(tokens)
+        rows = present.nonzero().squeeze(1)
+        out = self.run(Tokens(tokens.values[rows], tokens.mask[rows], tokens.pooled[rows], tokens.grid,
+                              tokens.seconds_per_token))
+        batch = tokens.values.shape[0]
+        values = out.values.new_zeros(batch, *out.values.shape[1:]).index_copy(0, rows, out.values)
+        mask = out.mask.new_zeros(batch, out.mask.shape[1]).index_copy(0, rows, out.mask)
+        return Tokens(values, mask, masked_mean(values, mask), out.grid, out.seconds_per_token,
+                      tokens.token_strings)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

