@@ -28,7 +28,6 @@ from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .errors import UserError
 from .inputs import MAX_FILE_BYTES
-from .live import LiveSession
 from .pipeline import ASSETS_DIR, MODELS_DIR
 from .serving import FusionService, shipped_models
 from .teach import MAX_TRAIN_SECONDS
@@ -242,10 +241,9 @@ def build_demo(service: FusionService) -> gr.Blocks:
             compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
                           api_visibility="private")
             # Live: each frame is fused with the latest recording and text (fusion.live encodes only changes).
-            live = gr.State(LiveSession())  # copied for each session when it starts: its frames share it
             if "image" in widgets:
                 live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
-                live_cam.stream(gpu(service.live), [strategy, *live_values, project, live],
+                live_cam.stream(gpu(service.live), [strategy, *live_values, project],
                                 [live_label, live_info, live_counted], stream_every=0.125, time_limit=300,
                                 concurrency_limit=4, concurrency_id="live", show_progress="hidden",
                                 api_visibility="private")
@@ -265,6 +263,7 @@ def build_demo(service: FusionService) -> gr.Blocks:
             teach = TeachPage(service)
             build_teach_tab(teach, project, version, strategy)
         demo.unload(teach.end_session)
+        demo.unload(service.end_live)
 
         with gr.Tab("About"):
             gr.Markdown(ABOUT)

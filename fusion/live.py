@@ -96,15 +96,12 @@ class LiveFusion:
 
 
 class LiveSession:
-    """One browser session's live preview (a ``gr.State``, copied for each session, so that frames handled
-    at once share it): the ``LiveFusion`` of the model in use, made anew when the model changes."""
+    """One browser session's live preview, shared by the frames handled at once: the ``LiveFusion`` of the
+    model in use, made anew when the model changes."""
 
     def __init__(self):
         self.fusion: LiveFusion | None = None
         self.lock = threading.Lock()
-
-    def __deepcopy__(self, memo) -> LiveSession:  # Gradio copies a state's initial value for each session
-        return LiveSession()
 
     def update(self, model: LoadedModel, **values) -> Prediction:
         with self.lock:

@@ -23,6 +23,7 @@ from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
 from .inputs import decode_inputs
+from .live import LiveSession
 from .pipeline import (
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
@@ -125,6 +126,9 @@ class FusionService:
             raise FileNotFoundError(f"No model found; expected folders like {DEFAULT_MODEL}.")
         self.models: dict[str, LoadedModel] = {name: load_model(path, device) for name, path in model_paths.items()}
         self.default = next(iter(self.models))
+        # Browser session -> its live preview. Kept here, not in a gr.State: frames handled at once must share
+        # one, and Gradio makes a session's state on first use, once per frame that arrives before it exists.
+        self.live_sessions: dict[str, LiveSession] = {}
         # The page's inputs: the default model's modalities that have a widget, in the model's order.
         self.modalities = tuple(m for m in self.models[self.default].fusion.modalities if registry.modality(m).widget)
         self.reports = tempfile.TemporaryDirectory(prefix="fusion-lens-reports-")  # removed with the service
@@ -198,13 +202,14 @@ class FusionService:
                 counted_html(p, self.modalities), maps_html(p), words_html(p),
                 what_if_html(p) if len(p.modalities) > 1 else "")
 
-    def live(self, strategy: str, *args):
-        """The live preview, on each webcam frame: (strategy, a value per modality in ``self.modalities``
-        order (the frame as the image), the session's Teach project, its ``LiveSession``)
-        -> (top-3, a line of notes, counted). Only what changed since the last frame is
-        encoded; a problem is said in the notes line (a warning 4 times a second would bury the page)."""
+    def live(self, request: gr.Request, strategy: str, *args):
+        """The live preview, on each webcam frame: (the browser session, strategy, a value per modality in
+        ``self.modalities`` order (the frame as the image), the session's Teach project) -> (top-3, a line
+        of notes, counted). Only what changed since the session's last frame is encoded; a problem is said
+        in the notes line (a warning 4 times a second would bury the page)."""
         n = len(self.modalities)
-        values, project, session = dict(zip(self.modalities, args[:n])), args[n], args[n + 1]
+        values, project = dict(zip(self.modalities, args[:n])), args[n]
+        session = self.live_sessions.setdefault(request.session_hash, LiveSession())  # atomic: one per session
         problems = []
         model, _ = attempt("live", strategy, [], lambda: self.model_for(strategy, project), warn=problems.append)
         if model is None:
@@ -219,6 +224,10 @@ class FusionService:
         notes = " ".join(p.notes)
         return (shown_label(p), f"{headline(p)} {timing} {notes}".strip(),
                 counted_html(p, self.modalities))
+
+    def end_live(self, request: gr.Request) -> None:
+        """``demo.unload``: the closed tab's live tokens go."""
+        self.live_sessions.pop(request.session_hash, None)
 
     def report(self, strategy: str, *args):
         """The "Download report" button: the same fusion as Fuse (inputs as in ``request``), written as a zip

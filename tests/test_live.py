@@ -2,6 +2,7 @@
 result is the one a full prediction gives on the same inputs."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -45,12 +46,16 @@ def test_only_what_changed_is_encoded_and_the_result_matches_a_full_prediction(m
 
 def test_the_live_handler_says_problems_in_its_notes_line():
     service = FusionService({"attention": shipped_models()["attention"]}, device="cpu")
-    session = LiveSession()
-    label, notes, counted = service.live("attention", frames(1)[0], None, "seven", None, session)
+    tab, other = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    label, notes, counted = service.live(tab, "attention", frames(1)[0], None, "seven", None)
     assert max(label, key=label.get) == "7" and "encoded image" in notes and "weight" in counted
-    _, notes, _ = service.live("attention", frames(2)[1], None, "seven", None, session)
+    _, notes, _ = service.live(tab, "attention", frames(2)[1], None, "seven", None)
     assert "encoded image" in notes and "text" not in notes.split("encoded")[1]
-    label, notes, counted = service.live(TAUGHT, frames(1)[0], None, "", None, LiveSession())
+    _, notes, _ = service.live(other, "attention", frames(2)[1], None, "seven", None)  # its own tokens
+    assert "text" in notes.split("encoded")[1]
+    service.end_live(tab)
+    assert set(service.live_sessions) == {"b"}
+    label, notes, counted = service.live(tab, TAUGHT, frames(1)[0], None, "", None)
     assert label is None and "train one in the Teach tab" in notes and counted == ""
 
 
@@ -68,18 +73,17 @@ def test_live_fuses_with_a_taught_model(tmp_path):
                 project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)))
         project.train()
         frame = np.asarray(Image.open(shape_picture(tmp_path / "new.png", "triangle", seed=42)).convert("RGB"))
-        session = LiveSession()
-        label, notes, counted = service.live(TAUGHT, frame, None, "", project, session)
-        assert max(label, key=label.get) == "triangle" and session.fusion.model.fusion is project.model
+        label, notes, counted = service.live(SimpleNamespace(session_hash="a"), TAUGHT, frame, None, "", project)
+        assert max(label, key=label.get) == "triangle"
+        assert service.live_sessions["a"].fusion.model.fusion is project.model
     finally:
         project.close()
 
 
 def test_frames_handled_at_once_share_one_session(model):
-    import copy
     import threading
 
-    session = copy.deepcopy(LiveSession())  # as Gradio makes each browser session's from the initial value
+    session = LiveSession()
     threads = [threading.Thread(target=session.update, args=(model,), kwargs={"image": shot, "text": "seven"})
                for shot in frames(4)]
     for thread in threads:
