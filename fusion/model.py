@@ -412,8 +412,11 @@ def validate_config(config: dict) -> dict:
     alone = calibration.get("unimodal_abstain_below", {})
     need(type(temperature) in (int, float) and 0.01 <= temperature <= 100, "calibration.temperature",
          "must be a number in 0.01..100")
-    need(below is None or (type(below) in (int, float) and 0 <= below <= 1), "calibration.abstain_below",
-         "must be a probability")
+    subsets = {"+".join(s) for n in range(1, len(encoders) + 1) for s in itertools.combinations(
+        [m for m in registry.names() if m in encoders], n)}
+    need(below is None or (isinstance(below, dict) and set(below) <= subsets
+                           and all(type(v) in (int, float) and 0 <= v <= 1 for v in below.values())),
+         "calibration.abstain_below", "must map subsets of the model's modalities (\"image+text\") to probabilities")
     need(isinstance(alone, dict) and set(alone) <= set(encoders)
          and all(type(v) in (int, float) and 0 <= v <= 1 for v in alone.values()),
          "calibration.unimodal_abstain_below", "must map the model's modalities to probabilities")

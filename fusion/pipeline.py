@@ -219,7 +219,8 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
     probs = out.probs[row]
     label = labels[int(probs.argmax())]
-    below = calibration.get("abstain_below")
+    thresholds = calibration.get("abstain_below", {})  # per subset of modalities, e.g. "image+text"
+    below = thresholds.get("+".join(present))
     abstained = below is not None and float(probs.max()) < below
 
     def per_modality(matrix):
@@ -246,7 +247,8 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         if kept and set(kept) <= set(present):
             p = subset_probs[row]
             subsets.append({"modalities": list(kept), "prob": round(float(p.max()), 6),
-                            "label": None if below is not None and float(p.max()) < below else labels[int(p.argmax())]})
+                            "label": None if float(p.max()) < thresholds.get("+".join(kept), 0.0)
+                            else labels[int(p.argmax())]})
 
     if abstained:
         notes.insert(0, f"No {noun} recognised: the inputs show none of the classes (the best guess, {label}, "

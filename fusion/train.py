@@ -230,36 +230,38 @@ def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: i
 
 @torch.no_grad()
 def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
-    """Every row of ``split`` through every non-empty subset of the model's modalities it has ->
-    (fused logits (N', C), labels (N',), {modality: (its unimodal max probability, label) of the rows
-    given that modality alone})."""
+    """The rows of ``split`` that have every modality of a subset, through that subset, for every non-empty
+    subset of the model's modalities -> ({"image+text": (fused logits (N_s, C), labels (N_s,))},
+    {modality: (its unimodal max probability, label) of the rows given that modality alone})."""
     model.eval()
-    logits, labels, alone = [], [], {}
+    fused, alone = {}, {}
     for size in range(1, len(model.modalities) + 1):
         for subset in itertools.combinations(model.modalities, size):
             kept = with_modalities(split, subset, model.modalities)
-            rows = [i for i in range(len(split.labels)) if any(kept.clean[m][i] is not None for m in subset)]
+            rows = [i for i in range(len(split.labels)) if all(kept.clean[m][i] is not None for m in subset)]
             for start in range(0, len(rows), batch):
                 tokens, y, _, _ = make_batch(kept, rows[start:start + batch], model, None, None)
                 out = model(tokens)
-                logits.append(out.logits)
-                labels.append(y)
+                fused.setdefault("+".join(subset), []).append((out.logits, y))
                 if size == 1:
                     probs = out.unimodal_logits[subset[0]].softmax(-1).max(-1).values
                     alone.setdefault(subset[0], []).append((probs, y))
-    return torch.cat(logits), torch.cat(labels), {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
+    joined = {key: tuple(map(torch.cat, zip(*parts))) for key, parts in fused.items()}
+    return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
 
 
 def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict:
     """Fit the model's calibration on a validation split (every subset of modalities pooled) -> a report.
 
     Temperature: the one that minimises the positives' negative log-likelihood (Guo et al., 2017). With
-    negatives in training, also the probabilities below which the model abstains: the fused one, and each
-    modality's alone, at the ``ABSTAIN_POSITIVES`` quantile of the positives' (so that share of real
-    examples is given up); their effect on the validation negatives is reported.
+    negatives in training, also the probabilities below which the model abstains, at the
+    ``ABSTAIN_POSITIVES`` quantile of the positives' (so that share of real examples is given up): one
+    per subset of modalities, since one input alone is far less sure than three that agree, and each
+    modality's own; their effect on the validation negatives is reported.
     """
     model.set_calibration({})
-    logits, labels, alone = subset_outputs(model, split)
+    by_subset, alone = subset_outputs(model, split)
+    logits, labels = (torch.cat(parts) for parts in zip(*by_subset.values()))
     positive = labels >= 0
     temperatures = torch.exp(torch.linspace(math.log(0.25), math.log(8.0), 200))
     nll = [F.cross_entropy(logits[positive] / t, labels[positive]) for t in temperatures]
@@ -271,12 +273,17 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
               "ece": round(reliability(confidence[positive].numpy(), correct[positive].numpy())["ece"], 4)}
     calibration = {"temperature": round(temperature, 4)}
     if negatives:
-        below = float(torch.quantile(confidence[positive], ABSTAIN_POSITIVES))
-        calibration["abstain_below"] = round(below, 4)
+        below, abstained = {}, {}
+        for key, (subset_logits, y) in by_subset.items():
+            subset_confidence = (subset_logits / temperature).softmax(-1).max(-1).values
+            if (y >= 0).any():
+                below[key] = round(float(torch.quantile(subset_confidence[y >= 0], ABSTAIN_POSITIVES)), 4)
+                if (y < 0).any():
+                    abstained[key] = round(float((subset_confidence[y < 0] < below[key]).float().mean()), 4)
+        calibration["abstain_below"] = below
         calibration["unimodal_abstain_below"] = {
             m: round(float(torch.quantile(probs[y >= 0], ABSTAIN_POSITIVES)), 4) for m, (probs, y) in alone.items()}
-        report["negatives_abstained"] = round(float((confidence[~positive] < below).float().mean()), 4) \
-            if (~positive).any() else None
+        report["negatives_abstained"] = abstained
     model.set_calibration(calibration)
     return {**calibration, "validation": report}
 

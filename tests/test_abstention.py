@@ -61,7 +61,8 @@ def test_negatives_are_pulled_towards_no_class():
 def test_training_calibrates_and_the_model_abstains_plainly(trained):
     folder, _, result = trained
     calibration = json.loads((folder / "config.json").read_text())["calibration"]
-    assert 0.01 <= calibration["temperature"] <= 100 and 0 < calibration["abstain_below"] < 1
+    assert 0.01 <= calibration["temperature"] <= 100
+    assert set(calibration["abstain_below"]) == {"text"} and 0 < calibration["abstain_below"]["text"] < 1
     assert set(calibration["unimodal_abstain_below"]) == {"text"}
     assert result["calibration"]["validation"]["ece"] <= result["calibration"]["validation"]["ece_before"]
     model = fusion.load_model(folder, device="cpu")
@@ -90,7 +91,8 @@ def test_evaluate_reports_calibration_and_the_negatives_abstained_on(trained, tm
 
 
 @pytest.mark.parametrize("calibration, field", [({"temperature": 0}, "calibration.temperature"),
-                                                ({"abstain_below": 1.5}, "calibration.abstain_below"),
+                                                ({"abstain_below": 0.5}, "calibration.abstain_below"),
+                                                ({"abstain_below": {"image+smell": 0.5}}, "calibration.abstain_below"),
                                                 ({"unimodal_abstain_below": {"smell": 0.2}},
                                                  "calibration.unimodal_abstain_below")])
 def test_calibration_fields_are_checked(trained, calibration, field):
