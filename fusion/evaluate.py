@@ -238,6 +238,8 @@ def plot_report(metrics: dict, labels: list[str], out: Path) -> None:
     plt.close(fig)
 
     subsets = {k: v for k, v in metrics["subsets"].items() if v["accuracy"] is not None}
+    if not subsets:  # a manifest of negatives only (an out-of-distribution check set)
+        return
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.barh(list(subsets), [s["accuracy"] for s in subsets.values()], color="#4C72B0")
     ax.set(xlim=(min(0.8, min(s["accuracy"] for s in subsets.values())), 1), xlabel="accuracy",
@@ -271,7 +273,7 @@ def render_report(metrics: dict) -> str:
     p = metrics["parameters"]
     lines += ["## Cost", "", "Parameters: " + ", ".join(f"{k} {v:,}" for k, v in p.items()), "",
               f"Latency through `fusion.predict` (files decoded, explanations on): p50 "
-              f"{metrics['latency_ms']['p50']:.1f} ms on {metrics['latency_ms']['device']} "
+              f"{fmt(metrics['latency_ms']['p50'], '.1f')} ms on {metrics['latency_ms']['device']} "
               f"over {metrics['latency_ms']['requests']} requests.", ""]
     return "\n".join(lines)
 

@@ -90,6 +90,16 @@ def test_evaluate_reports_calibration_and_the_negatives_abstained_on(trained, tm
     assert "## Calibration" in (tmp_path / "report" / "report.md").read_text()
 
 
+def test_evaluate_on_negatives_only_reports_the_share_abstained_on(trained, tmp_path):
+    from fusion.evaluate import evaluate
+
+    ood = write_manifest(tmp_path / "ood_text.csv", text_rows([], ["beautiful is better than ugly",
+                                                                   "simple is better than complex"]))
+    metrics = evaluate(trained[0], ood, tmp_path / "report", cache_dir=tmp_path / "cache", robustness=False)
+    assert metrics["subsets"]["text"]["n"] == 0 and metrics["subsets"]["text"]["negatives"]["n"] == 2
+    assert "negatives abstained on" in (tmp_path / "report" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("calibration, field", [({"temperature": 0}, "calibration.temperature"),
                                                 ({"abstain_below": 0.5}, "calibration.abstain_below"),
                                                 ({"abstain_below": {"image+smell": 0.5}}, "calibration.abstain_below"),
