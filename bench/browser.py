@@ -14,6 +14,7 @@ panels (``fusion.views``). The last line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import statistics
@@ -59,6 +60,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(log: list[str] | None = None):
+    """``python app.py`` on a free port, as the README starts it -> its URL while the block runs; ``log``
+    collects its output lines."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = log if log is not None else []
+    threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True).start()  # never a full pipe
+    try:
+        if not wait_until_serving(server, f"http://127.0.0.1:{port}/"):
+            raise RuntimeError("the app exited or did not answer within 180 s")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def fake_media(folder: Path) -> tuple[Path, Path, Path, Path]:
@@ -118,23 +137,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "browser.json"))
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        log: list[str] = []
-        threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
-        if not wait_until_serving(server, f"http://127.0.0.1:{port}/"):
-            raise RuntimeError("the app exited or did not answer within 180 s")
-        with tempfile.TemporaryDirectory() as tmp:
-            video, mic, photo, clip = fake_media(Path(tmp))
-            browser_times = click_to_drawn(f"http://127.0.0.1:{port}/", video, mic, args.runs)
-            handler_times = [json.loads(line.split(" fusion.serving ", 1)[1])["ms"] for line in log
-                             if '"event": "fuse"' in line][1:]  # the server's own time in the Fuse handler
-            predict_times, figure_times = in_process(photo, clip, args.runs)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    log: list[str] = []
+    with served_app(log) as url, tempfile.TemporaryDirectory() as tmp:
+        video, mic, photo, clip = fake_media(Path(tmp))
+        browser_times = click_to_drawn(url, video, mic, args.runs)
+        handler_times = [json.loads(line.split(" fusion.serving ", 1)[1])["ms"] for line in log
+                         if '"event": "fuse"' in line][1:]  # the server's own time in the Fuse handler
+        predict_times, figure_times = in_process(photo, clip, args.runs)
 
     drawn, predicted, figures = p50(browser_times), p50(predict_times), p50(figure_times)
     print(f"runs={args.runs}, 1400x900 headless Chromium, app and browser on this machine's CPU")

@@ -16,21 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from browser import FLAGS, fake_media, free_port  # noqa: E402 (this folder's click-to-drawn bench)
+from browser import FLAGS, fake_media, served_app  # noqa: E402 (this folder's click-to-drawn bench)
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from corpus import open_app, wait_until_serving, write_y4m  # noqa: E402 (test helpers)
+from corpus import open_app, write_y4m  # noqa: E402 (test helpers)
 
 import fusion  # noqa: E402
 from fusion.live import LiveFusion  # noqa: E402
@@ -98,19 +97,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40, help="frames for the in-process comparison")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "live.json"))
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        if not wait_until_serving(server, f"http://127.0.0.1:{port}/"):
-            raise RuntimeError("the app exited or did not answer within 180 s")
-        with tempfile.TemporaryDirectory() as tmp:
-            _, mic, _, clip = fake_media(Path(tmp))
-            video = write_y4m(EXAMPLES / "image_7.png", Path(tmp) / "noisy.y4m", noise=3.0)
-            times = live_updates(f"http://127.0.0.1:{port}/", video, mic, args.seconds)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with served_app() as url, tempfile.TemporaryDirectory() as tmp:
+        _, mic, _, clip = fake_media(Path(tmp))
+        video = write_y4m(EXAMPLES / "image_7.png", Path(tmp) / "noisy.y4m", noise=3.0)
+        times = live_updates(url, video, mic, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         _, _, _, clip = fake_media(Path(tmp))
         update_ms, predict_ms = in_process(clip, args.frames)

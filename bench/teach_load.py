@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,12 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from browser import FLAGS, free_port  # noqa: E402 (this folder's click-to-drawn bench)
+from browser import FLAGS, served_app  # noqa: E402 (this folder's click-to-drawn bench)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from corpus import open_app, shape_picture, wait_until_serving  # noqa: E402 (test helpers)
+from corpus import open_app, shape_picture  # noqa: E402 (test helpers)
 
 SHAPES = ("circle", "triangle", "square")
 PICTURE = ROOT / "assets" / "examples" / "image_7.png"
@@ -80,13 +79,7 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=15, help="seconds of predictions with nobody training")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "teach_load.json"))
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        if not wait_until_serving(server, url):
-            raise RuntimeError("the app exited or did not answer within 180 s")
+    with served_app() as url:
         caller = Caller(url)
         caller.start()
         time.sleep(args.idle)
@@ -95,9 +88,6 @@ def main() -> None:
             clicked, trained = teach_and_train(url, Path(tmp), args.classes, args.examples)
         caller.stop.set()
         caller.join(timeout=60)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     idle = [(end - start) * 1000 for start, end in caller.calls[1:] if end <= idle_end]  # the first warms up
     training = [(end - start) * 1000 for start, end in caller.calls if start >= clicked and end <= trained]
