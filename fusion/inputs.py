@@ -208,6 +208,11 @@ def decode_text(text, aliases: dict | None = None, labels=()) -> tuple[str | Non
     return apply_aliases(cleaned, aliases, labels) or None, notes
 
 
+def present_inputs(values: dict) -> dict:
+    """{modality: raw value} without the absent ones: None, or a blank text (an empty text box)."""
+    return {m: v for m, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+
+
 def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0, decode_options: dict | None = None,
                   **inputs) -> tuple[dict, list[str]]:
     """Raw inputs {modality: value} -> {modality: canonical input} for the modalities ``encoders`` has,

@@ -16,7 +16,7 @@ import torch
 
 from .encoders.base import Tokens
 from .errors import InputError
-from .inputs import decode_inputs
+from .inputs import decode_inputs, present_inputs
 from .pipeline import LoadedModel, Prediction, build_prediction, to_cpu
 
 
@@ -41,7 +41,8 @@ class Latest:
 
 
 class LiveFusion:
-    """The latest tokens of each modality for one live session of one model.
+    """The latest tokens of each modality for one live session of one model (one caller at a time:
+    ``LiveSession`` makes a stream's frames take turns).
 
     encodes counts the encoder runs per modality (what asynchronous fusion saves shows there).
     """
@@ -50,7 +51,6 @@ class LiveFusion:
         self.model = model
         self.latest: dict[str, Latest] = {}
         self.encodes: Counter = Counter()
-        self.lock = threading.Lock()  # frames of one stream can be handled at once: they take turns
 
     @torch.inference_mode()
     def update(self, **values) -> Prediction:
@@ -59,13 +59,8 @@ class LiveFusion:
         A modality whose input is unchanged reuses its tokens; a new one is decoded (the shared decode path,
         so the same limits and messages) and encoded. Raises InputError when no modality is left.
         """
-        with self.lock:
-            return self.fuse_latest(values)
-
-    def fuse_latest(self, values: dict) -> Prediction:
         start = time.perf_counter()
-        given = {m: v for m, v in values.items() if m in self.model.encoders and v is not None
-                 and not (isinstance(v, str) and not v.strip())}
+        given = {m: v for m, v in present_inputs(values).items() if m in self.model.encoders}
         self.latest = {m: latest for m, latest in self.latest.items() if m in given}
         timings = {}
         for modality, value in given.items():
@@ -96,8 +91,8 @@ class LiveFusion:
 
 
 class LiveSession:
-    """One browser session's live preview, shared by the frames handled at once: the ``LiveFusion`` of the
-    model in use, made anew when the model changes."""
+    """One browser session's live preview, shared by the frames handled at once, which take turns: the
+    ``LiveFusion`` of the model in use, made anew when the model changes."""
 
     def __init__(self):
         self.fusion: LiveFusion | None = None
@@ -107,4 +102,4 @@ class LiveSession:
         with self.lock:
             if self.fusion is None or self.fusion.model.fusion is not model.fusion:
                 self.fusion = LiveFusion(model)
-        return self.fusion.update(**values)
+            return self.fusion.update(**values)

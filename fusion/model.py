@@ -102,10 +102,12 @@ class FusionModel(nn.Module):
     def set_calibration(self, calibration: dict) -> None:
         """Use ``calibration`` (``fusion.train.calibrate``'s: temperature, abstention thresholds), kept in the
         config; {} is none (temperature 1, never abstains)."""
-        self.config["calibration"] = validate_config({**self.config, "calibration": calibration})["calibration"]
+        check_calibration(calibration, self.config["encoders"])
         self.temperature.fill_(float(calibration.get("temperature", 1.0)))
-        if not calibration:
-            del self.config["calibration"]
+        if calibration:
+            self.config["calibration"] = calibration
+        else:
+            self.config.pop("calibration", None)
 
     @property
     def strategy_name(self) -> str:
@@ -362,18 +364,36 @@ def is_int(value, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
+def need(condition, field_name: str, message: str) -> None:
+    """A config check: a CheckpointError naming the field unless ``condition`` holds."""
+    if not condition:
+        raise CheckpointError(f"config field {field_name!r}: {message}")
+
+
+def check_calibration(calibration, encoders: dict) -> None:
+    """A config's ``calibration`` field (``fusion.train.calibrate``'s), for a model with ``encoders``."""
+    need(isinstance(calibration, dict), "calibration", "must be an object")
+    temperature, below = calibration.get("temperature", 1.0), calibration.get("abstain_below")
+    alone = calibration.get("unimodal_abstain_below", {})
+    need(type(temperature) in (int, float) and 0.01 <= temperature <= 100, "calibration.temperature",
+         "must be a number in 0.01..100")
+    subsets = {"+".join(s) for n in range(1, len(encoders) + 1) for s in itertools.combinations(
+        [m for m in registry.names() if m in encoders], n)}
+    need(below is None or (isinstance(below, dict) and set(below) <= subsets
+                           and all(type(v) in (int, float) and 0 <= v <= 1 for v in below.values())),
+         "calibration.abstain_below", "must map subsets of the model's modalities (\"image+text\") to probabilities")
+    need(isinstance(alone, dict) and set(alone) <= set(encoders)
+         and all(type(v) in (int, float) and 0 <= v <= 1 for v in alone.values()),
+         "calibration.unimodal_abstain_below", "must map the model's modalities to probabilities")
+
+
 def validate_config(config: dict) -> dict:
     """Check a config's fields, with bounds that keep a model buildable in memory; every error names the field."""
-    def need(condition, field_name, message):
-        if not condition:
-            raise CheckpointError(f"config field {field_name!r}: {message}")
-
     need(config.get("format_version") == FORMAT_VERSION, "format_version",
          f"expected {FORMAT_VERSION}, got {config.get('format_version')!r}")
     known = {"format_version", "weights", "labels", "strategy", "strategy_config", "d_model", "dropout", "encoders",
              "encoder_dims", "audio_pool", "image_positions", "class_prior", "text_aliases", "class_noun",
-             "calibration", "training",
-             "finetuned"}
+             "calibration", "training", "finetuned"}
     need(set(config) <= known, "/".join(sorted(set(config) - known)) or "?", "unknown field")
     labels = config.get("labels")
     need(isinstance(labels, list) and 2 <= len(labels) <= MAX_LABELS and all(isinstance(x, str) for x in labels)
@@ -406,20 +426,7 @@ def validate_config(config: dict) -> dict:
     noun = config.get("class_noun", "class")
     need(isinstance(noun, str) and 0 < len(noun.strip()) <= MAX_ALIAS_CHARS, "class_noun",
          f"must be a word of 1 to {MAX_ALIAS_CHARS} characters")
-    calibration = config.get("calibration", {})
-    need(isinstance(calibration, dict), "calibration", "must be an object")
-    temperature, below = calibration.get("temperature", 1.0), calibration.get("abstain_below")
-    alone = calibration.get("unimodal_abstain_below", {})
-    need(type(temperature) in (int, float) and 0.01 <= temperature <= 100, "calibration.temperature",
-         "must be a number in 0.01..100")
-    subsets = {"+".join(s) for n in range(1, len(encoders) + 1) for s in itertools.combinations(
-        [m for m in registry.names() if m in encoders], n)}
-    need(below is None or (isinstance(below, dict) and set(below) <= subsets
-                           and all(type(v) in (int, float) and 0 <= v <= 1 for v in below.values())),
-         "calibration.abstain_below", "must map subsets of the model's modalities (\"image+text\") to probabilities")
-    need(isinstance(alone, dict) and set(alone) <= set(encoders)
-         and all(type(v) in (int, float) and 0 <= v <= 1 for v in alone.values()),
-         "calibration.unimodal_abstain_below", "must map the model's modalities to probabilities")
+    check_calibration(config.get("calibration", {}), encoders)
     from .finetune import check_entries
 
     check_entries(config)

@@ -22,7 +22,7 @@ from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError
-from .inputs import decode_inputs
+from .inputs import decode_inputs, present_inputs
 from .live import LiveSession
 from .pipeline import (
     DEFAULT_MODEL,
@@ -140,8 +140,7 @@ class FusionService:
     @staticmethod
     def present(values: dict, uses: dict | None = None) -> dict:
         """{modality: value} of the inputs that are present and ticked ("use" boxes); uploads still unread."""
-        return {m: v for m, v in values.items() if (uses or {}).get(m, True) and v is not None
-                and not (isinstance(v, str) and not v.strip())}
+        return {m: v for m, v in present_inputs(values).items() if (uses or {}).get(m, True)}
 
     def request(self, args: tuple) -> tuple[dict, dict, tuple]:
         """A page event's positional inputs: per modality of ``self.modalities`` its value, then its "use"
@@ -211,11 +210,8 @@ class FusionService:
         values, project = dict(zip(self.modalities, args[:n])), args[n]
         session = self.live_sessions.setdefault(request.session_hash, LiveSession())  # atomic: one per session
         problems = []
-        model, _ = attempt("live", strategy, [], lambda: self.model_for(strategy, project), warn=problems.append)
-        if model is None:
-            return None, problems[0], ""
-        p, _ = attempt("live", strategy, sorted(m for m, v in values.items() if v is not None),
-                       lambda: session.update(model, **values), warn=problems.append)
+        p, _ = attempt("live", strategy, sorted(self.present(values)),
+                       lambda: session.update(self.model_for(strategy, project), **values), warn=problems.append)
         if p is None:
             return None, problems[0], ""
         encoded = ", ".join(f"{m} {p.timings_ms[m]:.0f} ms" for m in p.modalities if m in p.timings_ms)

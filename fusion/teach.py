@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .data.manifest import read_manifest_or_zip, write_manifest
 from .errors import InputError
 from .features import FeatureCache
-from .inputs import decode_inputs
+from .inputs import decode_inputs, present_inputs
 
 MIN_CLASSES, MAX_CLASSES = 2, 10
 MAX_EXAMPLES_PER_CLASS = 40
@@ -122,8 +122,7 @@ class Project:
             raise InputError("Choose the class this example belongs to (add a class first).")
         if self.count(label) >= MAX_EXAMPLES_PER_CLASS:
             raise InputError(f"{label!r} has {MAX_EXAMPLES_PER_CLASS} examples, the most a class can have.")
-        given = {m: v for m, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}
-        given = {m: v for m, v in given.items() if m in self.encoders}
+        given = {m: v for m, v in present_inputs(values).items() if m in self.encoders}
         if not given:
             raise InputError("An example needs at least one input: a picture, a recording or a text.")
         _, notes = decode_inputs(self.encoders, **given)  # refuses what a prediction would refuse
