@@ -39,14 +39,13 @@ ABSTAINED = -2  # a prediction of none of the classes (a negative row's label is
 def run(model, split: SplitFeatures, rows: list[int], batch: int = 250) -> dict:
     """Predictions (ABSTAINED where the calibrated model abstains), confidences, modality weights and labels
     for ``rows`` of a split."""
-    thresholds = model.config.get("calibration", {}).get("abstain_below", {})  # per subset of modalities
     preds, confidences, weights, labels = [], [], [], []
     for start in range(0, len(rows), batch):
         chunk = rows[start:start + batch]
         tokens, y, _, _ = make_batch(split, chunk, model, None, None)
         out = model(tokens)
         confidence, pred = out.probs.max(-1)
-        below = torch.tensor([thresholds.get("+".join(m for m, given in zip(model.modalities, row) if given), 0.0)
+        below = torch.tensor([model.abstain_below([m for m, given in zip(model.modalities, row) if given]) or 0.0
                               for row in out.present.tolist()])
         preds.append(torch.where(confidence < below, ABSTAINED, pred))
         confidences.append(confidence)

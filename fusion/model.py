@@ -109,6 +109,11 @@ class FusionModel(nn.Module):
         else:
             self.config.pop("calibration", None)
 
+    def abstain_below(self, given) -> float | None:
+        """The calibrated confidence below which this model abstains when ``given`` these modalities (in
+        the model's order), or None: a model calibrated without negatives never abstains."""
+        return self.config.get("calibration", {}).get("abstain_below", {}).get("+".join(given))
+
     @property
     def strategy_name(self) -> str:
         return self.config["strategy"]

@@ -219,8 +219,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
     probs = out.probs[row]
     label = labels[int(probs.argmax())]
-    thresholds = calibration.get("abstain_below", {})  # per subset of modalities, e.g. "image+text"
-    below = thresholds.get("+".join(present))
+    below = fusion.abstain_below(present)
     abstained = below is not None and float(probs.max()) < below
 
     def per_modality(matrix):
@@ -247,7 +246,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         if kept and set(kept) <= set(present):
             p = subset_probs[row]
             subsets.append({"modalities": list(kept), "prob": round(float(p.max()), 6),
-                            "label": None if float(p.max()) < thresholds.get("+".join(kept), 0.0)
+                            "label": None if float(p.max()) < (fusion.abstain_below(kept) or 0.0)
                             else labels[int(p.argmax())]})
 
     if abstained:
