@@ -1,4 +1,4 @@
-"""Command line: ``python -m fusion {predict,data,train,evaluate,space,push,summarize} ...`` (``--help`` on each)."""
+"""Command line: ``python -m fusion {predict,data,train,calibrate,evaluate,space,push,summarize} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,14 @@ def cmd_train(args) -> int:
                       class_noun=args.class_noun, finetune=args.finetune, finetune_lr=args.finetune_lr)
     result = train(args.manifest, args.val, args.out, cfg, cache_dir=args.cache, device=args.device or "cpu")
     print(f"saved {args.out} (best val mean subset accuracy {result['best_val']:.4f})")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .train import recalibrate
+
+    print(json.dumps({"calibration": recalibrate(args.model, args.val, cache_dir=args.cache,
+                                                 device=args.device or "cpu")}, indent=1))
     return 0
 
 
@@ -206,6 +214,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("calibrate", help="fit a trained model folder's calibration (temperature, abstention "
+                                         "thresholds) again on a validation manifest, in place")
+    p.add_argument("--model", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
+    p.add_argument("--device")
+    p.set_defaults(run=cmd_calibrate)
 
     p = sub.add_parser("evaluate", help="evaluate a model folder and write a report")
     p.add_argument("--model", required=True)

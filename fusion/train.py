@@ -43,7 +43,9 @@ from .finetune import EndToEnd, PrefixView
 from .model import FusionModel, decode_options, default_config
 
 VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
-ABSTAIN_POSITIVES = 0.005  # the share of validation positives a calibrated abstention threshold gives up
+# A calibrated abstention threshold gives up at least ABSTAIN_POSITIVES of the validation positives, and more,
+# up to MAX_POSITIVES_GIVEN_UP, where that is what it takes to abstain on ABSTAIN_NEGATIVES of the negatives.
+ABSTAIN_POSITIVES, MAX_POSITIVES_GIVEN_UP, ABSTAIN_NEGATIVES = 0.005, 0.05, 0.95
 
 
 def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -250,14 +252,27 @@ def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
     return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
 
 
+def abstain_threshold(confidence: torch.Tensor, labels: torch.Tensor) -> float:
+    """The confidence below which to abstain, from validation rows' (N,) confidences and labels (NEGATIVE
+    for a negative): the one that abstains on ``ABSTAIN_NEGATIVES`` of the negatives, kept between the
+    ``ABSTAIN_POSITIVES`` and ``MAX_POSITIVES_GIVEN_UP`` quantiles of the positives' (the whole price of
+    abstaining is paid in real examples given up, so it is bounded; without negatives, the lower bound)."""
+    positives, negatives = confidence[labels >= 0], confidence[labels < 0]
+    low = float(torch.quantile(positives, ABSTAIN_POSITIVES))
+    if not len(negatives):
+        return round(low, 4)
+    high = float(torch.quantile(positives, MAX_POSITIVES_GIVEN_UP))
+    wanted = float(torch.quantile(negatives, ABSTAIN_NEGATIVES))
+    return round(min(max(wanted, low), high), 4)
+
+
 def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict:
     """Fit the model's calibration on a validation split (every subset of modalities pooled) -> a report.
 
     Temperature: the one that minimises the positives' negative log-likelihood (Guo et al., 2017). With
-    negatives in training, also the probabilities below which the model abstains, at the
-    ``ABSTAIN_POSITIVES`` quantile of the positives' (so that share of real examples is given up): one
-    per subset of modalities, since one input alone is far less sure than three that agree, and each
-    modality's own; their effect on the validation negatives is reported.
+    negatives in training, also the probabilities below which the model abstains (``abstain_threshold``):
+    one per subset of modalities, since one input alone is far less sure than three that agree, and each
+    modality's own; the shares of validation negatives abstained on and positives given up are reported.
     """
     model.set_calibration({})
     by_subset, alone = subset_outputs(model, split)
@@ -273,19 +288,38 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
               "ece": round(reliability(confidence[positive].numpy(), correct[positive].numpy())["ece"], 4)}
     calibration = {"temperature": round(temperature, 4)}
     if negatives:
-        below, abstained = {}, {}
-        for key, (subset_logits, y) in by_subset.items():
-            subset_confidence = (subset_logits / temperature).softmax(-1).max(-1).values
-            if (y >= 0).any():
-                below[key] = round(float(torch.quantile(subset_confidence[y >= 0], ABSTAIN_POSITIVES)), 4)
-                if (y < 0).any():
-                    abstained[key] = round(float((subset_confidence[y < 0] < below[key]).float().mean()), 4)
+        confidences = {key: ((subset_logits / temperature).softmax(-1).max(-1).values, y)
+                       for key, (subset_logits, y) in by_subset.items()}
+        below = {key: abstain_threshold(*pair) for key, pair in confidences.items() if (pair[1] >= 0).any()}
         calibration["abstain_below"] = below
-        calibration["unimodal_abstain_below"] = {
-            m: round(float(torch.quantile(probs[y >= 0], ABSTAIN_POSITIVES)), 4) for m, (probs, y) in alone.items()}
-        report["negatives_abstained"] = abstained
+        calibration["unimodal_abstain_below"] = {m: abstain_threshold(*pair) for m, pair in alone.items()
+                                                 if (pair[1] >= 0).any()}
+        report["negatives_abstained"] = {key: round(float((c[y < 0] < below[key]).float().mean()), 4)
+                                         for key, (c, y) in confidences.items() if key in below and (y < 0).any()}
+        report["positives_given_up"] = {key: round(float((c[y >= 0] < below[key]).float().mean()), 4)
+                                        for key, (c, y) in confidences.items() if key in below}
     model.set_calibration(calibration)
     return {**calibration, "validation": report}
+
+
+def recalibrate(model_dir: str | Path, val: str | Path, cache_dir=None, device: str = "cpu") -> dict:
+    """Fit a trained model folder's calibration again on the validation manifest ``val`` (``calibrate``) and
+    save it there: e.g. after a change to how thresholds are chosen, or on validation rows of one's own.
+    Abstention thresholds only for a model trained with negatives. -> the calibration report."""
+    from .pipeline import load_model
+
+    loaded = load_model(model_dir, device)
+    model = loaded.fusion.to("cpu")
+    cache = FeatureCache(cache_dir or Path(val).resolve().parent / ".features", loaded.encoders,
+                         loaded.decode_options)
+    with tempfile.TemporaryDirectory(prefix="fusion-calibrate-") as unpacked:
+        rows = read_manifest_or_zip(val, Path(unpacked))
+        split = load_split(cache, rows, loaded.labels, list(model.modalities), augment=False, name="val")
+    calibration = calibrate(model, split, negatives="abstain_below" in model.config.get("calibration", {}))
+    if "training" in model.config:
+        model.config["training"]["calibration"] = calibration["validation"]
+    model.save_pretrained(model_dir)
+    return calibration
 
 
 def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: TrainConfig, cache_dir=None,

@@ -14,7 +14,7 @@ from fusion.data.manifest import read_manifest, write_manifest
 from fusion.errors import CheckpointError
 from fusion.model import FusionModel
 from fusion.serving import FusionService
-from fusion.train import NEGATIVE, TrainConfig, cross_entropy, hold_out, train
+from fusion.train import NEGATIVE, TrainConfig, abstain_threshold, cross_entropy, hold_out, train
 from fusion.views import headline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,19 @@ def test_negatives_are_pulled_towards_no_class():
     uniform = cross_entropy(logits[1:], torch.tensor([NEGATIVE]), 1.0)
     assert uniform == pytest.approx(torch.log(torch.tensor(3.0)).item())
     assert cross_entropy(logits[:1], torch.tensor([NEGATIVE]), 1.0) > uniform
+
+
+def test_an_abstention_threshold_buys_negatives_with_a_bounded_share_of_positives():
+    positives = torch.linspace(0.2, 1.0, 1001)  # evenly spread confidences: the q quantile is 0.2 + 0.8 q
+    labels = torch.zeros(1001, dtype=torch.long)
+    with_negatives = lambda negatives: (torch.cat([positives, negatives]),  # noqa: E731
+                                        torch.cat([labels, torch.full((len(negatives),), NEGATIVE)]))
+    # Negatives well below the positives: what abstains on 95 % of them, but never under 0.5 % of positives.
+    assert abstain_threshold(*with_negatives(torch.full((20,), 0.05))) == pytest.approx(0.2 + 0.8 * 0.005, abs=1e-3)
+    assert abstain_threshold(*with_negatives(torch.linspace(0.1, 0.22, 21))) == pytest.approx(0.214, abs=1e-3)
+    # Negatives as sure as the positives: at most 5 % of the positives are given up for them.
+    assert abstain_threshold(*with_negatives(torch.full((20,), 0.9))) == pytest.approx(0.2 + 0.8 * 0.05, abs=1e-3)
+    assert abstain_threshold(positives, labels) == pytest.approx(0.2 + 0.8 * 0.005, abs=1e-3)  # no negatives
 
 
 def test_training_calibrates_and_the_model_abstains_plainly(trained):
@@ -109,3 +122,19 @@ def test_calibration_fields_are_checked(trained, calibration, field):
     config = json.loads((trained[0] / "config.json").read_text())
     with pytest.raises(CheckpointError, match=field):
         FusionModel({**config, "calibration": calibration})
+
+
+def test_calibrate_fits_a_saved_model_again_on_a_validation_manifest(trained, tmp_path):
+    import shutil
+
+    folder, val_csv, result = trained
+    copy = shutil.copytree(folder, tmp_path / "model")
+    config = json.loads((copy / "config.json").read_text())
+    config["calibration"] = {"temperature": 3.0, "abstain_below": {"text": 0.99}, "unimodal_abstain_below": {}}
+    (copy / "config.json").write_text(json.dumps(config))
+    cli = subprocess.run([sys.executable, "-m", "fusion", "calibrate", "--model", str(copy), "--val", str(val_csv),
+                          "--cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    again = json.loads((copy / "config.json").read_text())
+    assert again["calibration"] == {k: v for k, v in result["calibration"].items() if k != "validation"}
+    assert again["training"]["calibration"] == result["calibration"]["validation"]
