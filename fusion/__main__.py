@@ -1,4 +1,5 @@
-"""Command line: ``python -m fusion {predict,data,train,calibrate,evaluate,space,push,summarize} ...`` (``--help`` on each)."""
+"""Command line: ``python -m fusion {predict,data,train,calibrate,evaluate,space,push,summarize} ...``
+(``--help`` on each)."""
 
 from __future__ import annotations
 

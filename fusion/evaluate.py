@@ -13,7 +13,6 @@ figure: MultiBench's two-modality setting, which does not saturate when two clea
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from . import modalities as registry  # noqa: E402
 from .calibration import reliability  # noqa: E402
 from .data.manifest import read_manifest  # noqa: E402
 from .features import FeatureCache  # noqa: E402
@@ -89,23 +89,22 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
 
     # 1. Every non-empty subset of modalities, clean inputs; negatives: the share abstained on.
     subsets, pooled = {}, []
-    for size in range(1, len(modalities) + 1):
-        for keep in itertools.combinations(modalities, size):
-            kept = with_modalities(split, keep, modalities)
-            rows = [i for i in range(len(rows_data)) if rows_data[i]["label"] is not None
-                    and all(split.clean[m][i] is not None for m in keep)]
-            r = run(model, kept, rows)
-            pooled.append(r)
-            subsets["+".join(keep)] = {"accuracy": float(np.mean(r["pred"] == r["label"])) if rows else None,
-                                       "macro_f1": macro_f1(r["pred"], r["label"], classes), "n": len(rows),
-                                       "abstained": float(np.mean(r["pred"] == ABSTAINED)) if rows else None}
-            # Negatives with exactly these modalities: an out-of-distribution check set's rows.
-            only = [i for i in negatives if {m for m in modalities if split.clean[m][i] is not None} == set(keep)]
-            if only:
-                subsets["+".join(keep)]["negatives"] = {"n": len(only), "abstained": float(np.mean(
-                    run(model, kept, only)["pred"] == ABSTAINED))}
-            if size == len(modalities):
-                clean_all = r
+    for keep in registry.subsets(modalities):
+        kept = with_modalities(split, keep, modalities)
+        rows = [i for i in range(len(rows_data)) if rows_data[i]["label"] is not None
+                and all(split.clean[m][i] is not None for m in keep)]
+        r = run(model, kept, rows)
+        pooled.append(r)
+        subsets["+".join(keep)] = {"accuracy": float(np.mean(r["pred"] == r["label"])) if rows else None,
+                                   "macro_f1": macro_f1(r["pred"], r["label"], classes), "n": len(rows),
+                                   "abstained": float(np.mean(r["pred"] == ABSTAINED)) if rows else None}
+        # Negatives with exactly these modalities: an out-of-distribution check set's rows.
+        only = [i for i in negatives if {m for m in modalities if split.clean[m][i] is not None} == set(keep)]
+        if only:
+            subsets["+".join(keep)]["negatives"] = {"n": len(only), "abstained": float(np.mean(
+                run(model, kept, only)["pred"] == ABSTAINED))}
+        if len(keep) == len(modalities):
+            clean_all = r
     metrics["subsets"] = subsets
     metrics["calibration"] = {
         "config": model.config.get("calibration", {}),

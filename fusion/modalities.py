@@ -12,13 +12,21 @@ one ``register_modality(Modality(...))`` call, with no edit to the package::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import corrupt, inputs, textnorm
+
+
+def subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``modalities``, smallest first, each in the given order:
+    [("image",), ..., ("image", "audio"), ..., ("image", "audio", "text")]; joined with "+", the keys of
+    per-subset scores and thresholds."""
+    return [s for n in range(1, len(modalities) + 1) for s in itertools.combinations(modalities, n)]
 
 
 def explain_weights(tokens, row: int, weights, config: dict) -> dict:

@@ -382,8 +382,7 @@ def check_calibration(calibration, encoders: dict) -> None:
     alone = calibration.get("unimodal_abstain_below", {})
     need(type(temperature) in (int, float) and 0.01 <= temperature <= 100, "calibration.temperature",
          "must be a number in 0.01..100")
-    subsets = {"+".join(s) for n in range(1, len(encoders) + 1) for s in itertools.combinations(
-        [m for m in registry.names() if m in encoders], n)}
+    subsets = {"+".join(s) for s in registry.subsets([m for m in registry.names() if m in encoders])}
     need(below is None or (isinstance(below, dict) and set(below) <= subsets
                            and all(type(v) in (int, float) and 0 <= v <= 1 for v in below.values())),
          "calibration.abstain_below", "must map subsets of the model's modalities (\"image+text\") to probabilities")

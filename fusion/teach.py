@@ -14,7 +14,6 @@ card), ``examples/`` and ``manifest.csv`` in the CLI's manifest format, so ``pyt
 
 from __future__ import annotations
 
-import itertools
 import math
 import shutil
 import tempfile
@@ -215,7 +214,7 @@ class Project:
         deadline = started + MAX_TRAIN_SECONDS
         folds = min(5, min(self.count(c) for c in self.classes))
         modalities = self.modalities()
-        subsets = ["+".join(s) for n in range(1, len(modalities) + 1) for s in itertools.combinations(modalities, n)]
+        subsets = ["+".join(s) for s in registry.subsets(modalities)]
         correct, counted, notes = dict.fromkeys(subsets, 0.0), dict.fromkeys(subsets, 0), []
         if folds >= 2:
             fold_of = {}

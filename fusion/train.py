@@ -18,7 +18,6 @@ above, the EMA and soups work as they do for the head alone.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import math
 import random
@@ -209,11 +208,8 @@ def validation_score(model: FusionModel, split: SplitFeatures) -> dict:
     """Accuracy on every non-empty subset of modalities (their mean selects the checkpoint)."""
     model.eval()
     rows = list(range(len(split.labels)))
-    scores = {}
-    for size in range(1, len(model.modalities) + 1):
-        for subset in itertools.combinations(model.modalities, size):
-            scores["+".join(subset)] = accuracy(model, with_modalities(split, subset, model.modalities), rows)
-    return scores
+    return {"+".join(subset): accuracy(model, with_modalities(split, subset, model.modalities), rows)
+            for subset in registry.subsets(model.modalities)}
 
 
 def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: int = 256) -> float:
@@ -237,17 +233,16 @@ def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
     {modality: (its unimodal max probability, label) of the rows given that modality alone})."""
     model.eval()
     fused, alone = {}, {}
-    for size in range(1, len(model.modalities) + 1):
-        for subset in itertools.combinations(model.modalities, size):
-            kept = with_modalities(split, subset, model.modalities)
-            rows = [i for i in range(len(split.labels)) if all(kept.clean[m][i] is not None for m in subset)]
-            for start in range(0, len(rows), batch):
-                tokens, y, _, _ = make_batch(kept, rows[start:start + batch], model, None, None)
-                out = model(tokens)
-                fused.setdefault("+".join(subset), []).append((out.logits, y))
-                if size == 1:
-                    probs = out.unimodal_logits[subset[0]].softmax(-1).max(-1).values
-                    alone.setdefault(subset[0], []).append((probs, y))
+    for subset in registry.subsets(model.modalities):
+        kept = with_modalities(split, subset, model.modalities)
+        rows = [i for i in range(len(split.labels)) if all(kept.clean[m][i] is not None for m in subset)]
+        for start in range(0, len(rows), batch):
+            tokens, y, _, _ = make_batch(kept, rows[start:start + batch], model, None, None)
+            out = model(tokens)
+            fused.setdefault("+".join(subset), []).append((out.logits, y))
+            if len(subset) == 1:
+                probs = out.unimodal_logits[subset[0]].softmax(-1).max(-1).values
+                alone.setdefault(subset[0], []).append((probs, y))
     joined = {key: tuple(map(torch.cat, zip(*parts))) for key, parts in fused.items()}
     return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
 
