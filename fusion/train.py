@@ -42,9 +42,9 @@ from .finetune import EndToEnd, PrefixView
 from .model import FusionModel, decode_options, default_config
 
 VAL_FRACTION = 0.2  # held out of --manifest when no --val is given
-# A calibrated abstention threshold gives up at least ABSTAIN_POSITIVES of the validation positives, and more,
-# up to MAX_POSITIVES_GIVEN_UP, where that is what it takes to abstain on ABSTAIN_NEGATIVES of the negatives.
-ABSTAIN_POSITIVES, MAX_POSITIVES_GIVEN_UP, ABSTAIN_NEGATIVES = 0.005, 0.05, 0.95
+# A calibrated abstention threshold abstains on ABSTAIN_NEGATIVES of the validation negatives where that gives
+# up at most MAX_POSITIVES_GIVEN_UP of the positives; without negatives it gives up ABSTAIN_POSITIVES of them.
+ABSTAIN_NEGATIVES, MAX_POSITIVES_GIVEN_UP, ABSTAIN_POSITIVES = 0.95, 0.05, 0.005
 
 
 def hold_out(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -249,16 +249,15 @@ def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
 
 def abstain_threshold(confidence: torch.Tensor, labels: torch.Tensor) -> float:
     """The confidence below which to abstain, from validation rows' (N,) confidences and labels (NEGATIVE
-    for a negative): the one that abstains on ``ABSTAIN_NEGATIVES`` of the negatives, kept between the
-    ``ABSTAIN_POSITIVES`` and ``MAX_POSITIVES_GIVEN_UP`` quantiles of the positives' (the whole price of
-    abstaining is paid in real examples given up, so it is bounded; without negatives, the lower bound)."""
+    for a negative): the one that abstains on ``ABSTAIN_NEGATIVES`` of the negatives, at most the
+    ``MAX_POSITIVES_GIVEN_UP`` quantile of the positives' (abstaining is paid for in real examples given
+    up, so the price is bounded; where negatives are far below the positives, none are given up).
+    Without negatives: the ``ABSTAIN_POSITIVES`` quantile of the positives'."""
     positives, negatives = confidence[labels >= 0], confidence[labels < 0]
-    low = float(torch.quantile(positives, ABSTAIN_POSITIVES))
     if not len(negatives):
-        return round(low, 4)
-    high = float(torch.quantile(positives, MAX_POSITIVES_GIVEN_UP))
+        return round(float(torch.quantile(positives, ABSTAIN_POSITIVES)), 4)
     wanted = float(torch.quantile(negatives, ABSTAIN_NEGATIVES))
-    return round(min(max(wanted, low), high), 4)
+    return round(min(wanted, float(torch.quantile(positives, MAX_POSITIVES_GIVEN_UP))), 4)
 
 
 def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict:
