@@ -114,6 +114,19 @@ class FusionModel(nn.Module):
         the model's order), or None: a model calibrated without negatives never abstains."""
         return self.config.get("calibration", {}).get("abstain_below", {}).get("+".join(given))
 
+    def shows_evidence(self, modality: str, prob: float) -> bool:
+        """Whether ``modality``'s own top probability ``prob`` shows a class (True without its threshold)."""
+        below = self.config.get("calibration", {}).get("unimodal_abstain_below", {}).get(modality)
+        return below is None or prob >= below
+
+    def abstains(self, given, confidence: float, evidence: dict[str, bool]) -> bool:
+        """Whether this model answers "none of the classes" when ``given`` these modalities (model order)
+        with fused top probability ``confidence`` and ``evidence`` {modality: it alone shows a class}: below
+        the subset's threshold, or no input shows a class (an answer would rest on nothing). Never for a
+        model calibrated without negatives."""
+        below = self.abstain_below(given)
+        return below is not None and (confidence < below or not any(evidence[m] for m in given))
+
     @property
     def strategy_name(self) -> str:
         return self.config["strategy"]

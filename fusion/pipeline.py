@@ -215,13 +215,10 @@ def to_cpu(out):
 
 def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dict, timings: dict) -> Prediction:
     fusion, labels = model.fusion, model.labels
-    calibration, noun = fusion.config.get("calibration", {}), fusion.config.get("class_noun", "class")
+    noun = fusion.config.get("class_noun", "class")
     present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
     probs = out.probs[row]
     label = labels[int(probs.argmax())]
-    below = fusion.abstain_below(present)
-    abstained = below is not None and float(probs.max()) < below
-
     def per_modality(matrix):
         return None if matrix is None else {m: round(float(matrix[row, i]), 6)
                                             for i, m in enumerate(fusion.modalities) if m in present}
@@ -231,8 +228,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         kind = registry.modality(m)
         p = out.unimodal_logits[m][row].softmax(-1)
         no_evidence = kind.no_evidence(items[m], tokens[m], row, fusion.config)
-        alone_below = calibration.get("unimodal_abstain_below", {}).get(m)
-        if no_evidence is None and alone_below is not None and float(p.max()) < alone_below:
+        if no_evidence is None and not fusion.shows_evidence(m, float(p.max())):
             no_evidence = f"The {m} alone shows no {noun} the model knows."
         unimodal[m] = {"label": labels[int(p.argmax())], "prob": round(float(p.max()), 6),
                        "evidence": no_evidence is None}
@@ -241,17 +237,22 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
         views[m] = kind.view(items[m], tokens[m], row)
         notes += kind.encoded_notes(items[m], tokens[m], row) + ([no_evidence] if no_evidence else [])
 
+    evidence = {m: u["evidence"] for m, u in unimodal.items()}
     subsets = []
     for kept, subset_probs in out.subset_probs.items():
         if kept and set(kept) <= set(present):
             p = subset_probs[row]
             subsets.append({"modalities": list(kept), "prob": round(float(p.max()), 6),
-                            "label": None if float(p.max()) < (fusion.abstain_below(kept) or 0.0)
+                            "label": None if fusion.abstains(kept, float(p.max()), evidence)
                             else labels[int(p.argmax())]})
 
+    abstained = fusion.abstains(present, float(probs.max()), evidence)
     if abstained:
+        below = fusion.abstain_below(present)
+        why = (f"below the {below:.0%} this model needs to answer" if float(probs.max()) < below
+               else "and no input alone shows one")
         notes.insert(0, f"No {noun} recognised: the inputs show none of the classes (the best guess, {label}, "
-                        f"is at {float(probs.max()):.0%}, below the {below:.0%} this model needs to answer).")
+                        f"is at {float(probs.max()):.0%}, {why}).")
     return Prediction(
         label=None if abstained else label, class_noun=noun,
         probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,

@@ -123,6 +123,25 @@ def test_api_predict_with_gradio_client(app_server):
     assert again["label"] == "2"
 
 
+def test_a_spoken_word_that_is_no_digit_counts_for_little(app_server, tmp_path):
+    """Show a 7, say "hello", type "seven": the shipped default decides by the two that show a digit."""
+    import subprocess
+
+    from gradio_client import Client, handle_file
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng (Debian package, installed by run_tests.sh) is needed to say hello")
+    hello = tmp_path / "hello.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(hello), "hello"], check=True, timeout=60)
+    client = Client(app_server.url, verbose=False)
+    result = client.predict(handle_file(EXAMPLE_7[0]), handle_file(str(hello)), "seven", api_name="/predict")
+    assert result["label"] == "7"
+    assert result["unimodal"]["audio"]["evidence"] is False
+    assert result["modality_weights"]["audio"] < min(result["modality_weights"][m] for m in ("image", "text"))
+    alone = client.predict(None, handle_file(str(hello)), "", api_name="/predict")
+    assert alone["label"] is None and alone["notes"][0].startswith("No digit recognised")
+
+
 def test_predict_is_an_mcp_tool(app_server):
     import httpx
 

@@ -40,7 +40,7 @@ def corpus(tmp_path_factory) -> dict[str, dict]:
 
 def via_python(model, inputs: dict) -> str:
     try:
-        return "label " + fusion.predict(model, **inputs).label
+        return f"label {fusion.predict(model, **inputs).label}"
     except fusion.InputError as error:
         return f"message {error}"
 
@@ -50,7 +50,7 @@ def via_cli(capsys, inputs: dict) -> str:
     code = cli(args)
     out, err = capsys.readouterr()
     if code == 0:
-        return "label " + json.loads(out.strip().splitlines()[-1])["label"]
+        return f"label {json.loads(out.strip().splitlines()[-1])['label']}"
     assert code == 2 and not out.strip() and err.startswith("error: "), (code, out, err)
     return f"message {err.strip().splitlines()[-1].removeprefix('error: ')}"
 
@@ -65,7 +65,7 @@ def via_raw_http(url: str, text: str) -> str:
     stream = httpx.get(f"{url}gradio_api/call/predict/{event}", timeout=60).text
     kind, data = [line.split(": ", 1)[1] for line in stream.splitlines() if line.startswith(("event:", "data:"))][-2:]
     if kind == "complete":
-        return "label " + json.loads(data)[0]["label"]
+        return f"label {json.loads(data)[0]['label']}"
     return f"message {json.loads(data)}"
 
 
@@ -76,7 +76,7 @@ def via_app(client, inputs: dict) -> str:
         return via_raw_http(client.src, inputs["text"])
     args = [handle_file(inputs[m]) if m in inputs and m != "text" else inputs.get(m) for m in ("image", "audio")]
     try:
-        return "label " + client.predict(*args, inputs.get("text"), api_name="/predict")["label"]
+        return f"label {client.predict(*args, inputs.get('text'), api_name='/predict')['label']}"
     except Exception as error:  # gradio_client raises AppError with the server's message
         return f"message {error}"
 

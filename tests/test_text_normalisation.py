@@ -68,8 +68,9 @@ def test_the_shipped_model_reads_them(shipped, text, expected):
                                          ("漢字", None)])
 def test_a_text_that_is_no_evidence_says_so(shipped, text, named):
     p = fusion.predict(shipped, text=text)
-    assert not p.unimodal["text"]["evidence"] and len(p.notes) == 1
-    assert (named in p.notes[0] and "(0–9)" in p.notes[0]) if named else "could not read" in p.notes[0]
+    assert p.label is None and not p.unimodal["text"]["evidence"] and len(p.notes) == 2
+    assert p.notes[0].startswith("No digit recognised")  # the model trained with negatives abstains
+    assert (named in p.notes[1] and "(0–9)" in p.notes[1]) if named else "could not read" in p.notes[1]
 
 
 def test_no_evidence_needs_numeric_labels_for_numbers():

@@ -178,7 +178,7 @@ def test_shipped_default_model_on_the_committed_sample():
 
 
 def test_the_four_shipped_models_predict_as_they_did():
-    """Labels and confidences recorded before the registries and the typed checkpoint checks landed."""
+    """Labels (None: abstained) and top probabilities recorded when the models were shipped."""
     recorded = json.loads((SAMPLE.parent.parent / "shipped_predictions.json").read_text())["predictions"]
     rows = read_manifest(SAMPLE)[:25]
     for strategy, expected in recorded.items():
@@ -186,4 +186,4 @@ def test_the_four_shipped_models_predict_as_they_did():
         got = [fusion.predict(model, **{m: r[m] for m in given}) for r in rows
                for given in (("image", "audio", "text"), ("image",), ("audio",), ("text",))]
         assert [p.label for p in got] == [label for label, _ in expected], strategy
-        assert np.allclose([p.probs[p.label] for p in got], [prob for _, prob in expected], atol=2e-3), strategy
+        assert np.allclose([max(p.probs.values()) for p in got], [prob for _, prob in expected], atol=2e-3), strategy
