@@ -71,6 +71,19 @@ def test_an_abstention_threshold_buys_negatives_with_a_bounded_share_of_positive
     assert abstain_threshold(positives, labels) == pytest.approx(0.2 + 0.8 * 0.005, abs=1e-3)  # no negatives
 
 
+def test_a_model_abstains_below_its_subset_threshold_or_when_no_input_shows_a_class():
+    model = FusionModel.from_pretrained(ROOT / "assets" / "models" / "digits-attention")
+    below, alone = model.config["calibration"]["abstain_below"], model.config["calibration"]["unimodal_abstain_below"]
+    sure = {"image": True, "text": True}
+    assert not model.abstains(["image", "text"], below["image+text"] + 0.01, sure)
+    assert model.abstains(["image", "text"], below["image+text"] - 0.01, sure)
+    assert not model.abstains(["image", "text"], 0.99, {"image": False, "text": True})  # the text decides
+    assert model.abstains(["image", "text"], 0.99, {"image": False, "text": False})  # nothing to rest on
+    assert model.shows_evidence("audio", alone["audio"]) and not model.shows_evidence("audio", alone["audio"] - 0.01)
+    model.set_calibration({"temperature": 1.0})  # calibrated without negatives: never abstains
+    assert not model.abstains(["image"], 0.0, {"image": False}) and model.shows_evidence("image", 0.0)
+
+
 def test_training_calibrates_and_the_model_abstains_plainly(trained):
     folder, _, result = trained
     calibration = json.loads((folder / "config.json").read_text())["calibration"]
