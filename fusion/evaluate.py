@@ -45,12 +45,7 @@ def run(model, split: SplitFeatures, rows: list[int], batch: int = 250) -> dict:
         tokens, y, _, _ = make_batch(split, chunk, model, None, None)
         out = model(tokens)
         confidence, pred = out.probs.max(-1)
-        alone = {m: out.unimodal_logits[m].softmax(-1).max(-1).values.tolist() for m in model.modalities}
-        abstains = torch.tensor([
-            model.abstains([m for m, g in zip(model.modalities, given) if g], float(confidence[b]),
-                           {m: model.shows_evidence(m, alone[m][b]) for m in model.modalities})
-            for b, given in enumerate(out.present.tolist())])
-        preds.append(torch.where(abstains, ABSTAINED, pred))
+        preds.append(torch.where(model.abstained(out), ABSTAINED, pred))
         confidences.append(confidence)
         labels.append(y)
         if out.modality_weights is not None:

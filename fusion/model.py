@@ -127,6 +127,15 @@ class FusionModel(nn.Module):
         below = self.abstain_below(given)
         return below is not None and (confidence < below or not any(evidence[m] for m in given))
 
+    def abstained(self, out: FusionOutput) -> torch.Tensor:
+        """``abstains`` for every row of a forward pass's output, each input's evidence from its own
+        prediction -> (B,) bool."""
+        confidence = out.probs.max(-1).values.tolist()
+        alone = {m: out.unimodal_logits[m].softmax(-1).max(-1).values.tolist() for m in self.modalities}
+        return torch.tensor([self.abstains([m for m, g in zip(self.modalities, given) if g], confidence[b],
+                                           {m: self.shows_evidence(m, alone[m][b]) for m in self.modalities})
+                             for b, given in enumerate(out.present.tolist())], dtype=torch.bool)
+
     @property
     def strategy_name(self) -> str:
         return self.config["strategy"]

@@ -90,8 +90,8 @@ def load_model(path: str | Path | None = None, device=None) -> LoadedModel:
 class Prediction:
     """One prediction and its explanations, as plain Python.
 
-    ``label`` is None when the model abstains: its calibrated confidence is below the threshold it was
-    calibrated with (models trained with negatives), i.e. the inputs show none of the classes;
+    ``label`` is None when the model abstains (``FusionModel.abstains``; models trained with negatives): its
+    calibrated confidence is below the threshold of the inputs given, or no input alone shows a class;
     ``guess`` is then the most probable class all the same, and a note says so. ``class_noun`` names what
     the classes are ("digit"), for saying so.
 
@@ -219,6 +219,7 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     present = [m for i, m in enumerate(fusion.modalities) if bool(out.present[row, i])]
     probs = out.probs[row]
     label = labels[int(probs.argmax())]
+
     def per_modality(matrix):
         return None if matrix is None else {m: round(float(matrix[row, i]), 6)
                                             for i, m in enumerate(fusion.modalities) if m in present}

@@ -227,24 +227,43 @@ def accuracy(model: FusionModel, split: SplitFeatures, rows: list[int], batch: i
 
 
 @torch.no_grad()
-def subset_outputs(model: FusionModel, split: SplitFeatures, batch: int = 256):
-    """The rows of ``split`` that have every modality of a subset, through that subset, for every non-empty
-    subset of the model's modalities -> ({"image+text": (fused logits (N_s, C), labels (N_s,))},
-    {modality: (its unimodal max probability, label) of the rows given that modality alone})."""
+def subset_passes(model: FusionModel, split: SplitFeatures, batch: int = 256):
+    """For every non-empty subset of the model's modalities, the rows of ``split`` that have all of it,
+    through that subset in batches -> yields (subset, FusionOutput, labels (B,))."""
     model.eval()
-    fused, alone = {}, {}
     for subset in registry.subsets(model.modalities):
         kept = with_modalities(split, subset, model.modalities)
         rows = [i for i in range(len(split.labels)) if all(kept.clean[m][i] is not None for m in subset)]
         for start in range(0, len(rows), batch):
             tokens, y, _, _ = make_batch(kept, rows[start:start + batch], model, None, None)
-            out = model(tokens)
-            fused.setdefault("+".join(subset), []).append((out.logits, y))
-            if len(subset) == 1:
-                probs = out.unimodal_logits[subset[0]].softmax(-1).max(-1).values
-                alone.setdefault(subset[0], []).append((probs, y))
+            yield subset, model(tokens), y
+
+
+def subset_outputs(model: FusionModel, split: SplitFeatures):
+    """``subset_passes`` gathered -> ({"image+text": (fused logits (N_s, C), labels (N_s,))},
+    {modality: (its unimodal max probability, label) of the rows given that modality alone})."""
+    fused, alone = {}, {}
+    for subset, out, y in subset_passes(model, split):
+        fused.setdefault("+".join(subset), []).append((out.logits, y))
+        if len(subset) == 1:
+            alone.setdefault(subset[0], []).append((out.unimodal_logits[subset[0]].softmax(-1).max(-1).values, y))
     joined = {key: tuple(map(torch.cat, zip(*parts))) for key, parts in fused.items()}
     return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
+
+
+def abstention_shares(model: FusionModel, split: SplitFeatures) -> dict:
+    """How the calibrated model abstains on ``split`` (``FusionModel.abstained``, the rule ``predict``
+    follows), per subset of modalities -> {"negatives_abstained": {subset: share}, "positives_given_up": ...}."""
+    flags = {}
+    for subset, out, y in subset_passes(model, split):
+        flags.setdefault("+".join(subset), []).append((model.abstained(out), y))
+    shares = {"negatives_abstained": {}, "positives_given_up": {}}
+    for key, parts in flags.items():
+        abstained, y = map(torch.cat, zip(*parts))
+        for name, rows in (("negatives_abstained", y < 0), ("positives_given_up", y >= 0)):
+            if rows.any():
+                shares[name][key] = round(float(abstained[rows].float().mean()), 4)
+    return shares
 
 
 def abstain_threshold(confidence: torch.Tensor, labels: torch.Tensor) -> float:
@@ -266,7 +285,8 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
     Temperature: the one that minimises the positives' negative log-likelihood (Guo et al., 2017). With
     negatives in training, also the probabilities below which the model abstains (``abstain_threshold``):
     one per subset of modalities, since one input alone is far less sure than three that agree, and each
-    modality's own; the shares of validation negatives abstained on and positives given up are reported.
+    modality's own; the shares of validation negatives abstained on and positives given up by the calibrated
+    model (both thresholds together, ``abstention_shares``) are reported.
     """
     model.set_calibration({})
     by_subset, alone = subset_outputs(model, split)
@@ -288,11 +308,9 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
         calibration["abstain_below"] = below
         calibration["unimodal_abstain_below"] = {m: abstain_threshold(*pair) for m, pair in alone.items()
                                                  if (pair[1] >= 0).any()}
-        report["negatives_abstained"] = {key: round(float((c[y < 0] < below[key]).float().mean()), 4)
-                                         for key, (c, y) in confidences.items() if key in below and (y < 0).any()}
-        report["positives_given_up"] = {key: round(float((c[y >= 0] < below[key]).float().mean()), 4)
-                                        for key, (c, y) in confidences.items() if key in below}
     model.set_calibration(calibration)
+    if negatives:
+        report |= abstention_shares(model, split)
     return {**calibration, "validation": report}
 
 
