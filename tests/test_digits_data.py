@@ -7,6 +7,7 @@ import functools
 import itertools
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from fusion.data.digits import (
     pca_reduce,
     render_digit,
     render_writer,
+    save_clip,
+    save_image,
     split_voices,
 )
 from fusion.data.handwriting import HERSHEY_FONTS, TTF_FONTS
@@ -34,13 +37,17 @@ from fusion.data.negatives import (
     CHECK_WORDS,
     IMAGE_KINDS,
     PHOTOS,
+    SENTENCES,
     SOUNDS,
     SPOKEN,
     TEXTS,
     WORDS,
     check_texts,
+    made_text,
     names_a_number,
     negative_image,
+    negative_text,
+    vocabulary,
 )
 from fusion.encoders.digit_crop import crop_digit
 from fusion.errors import UserError
@@ -223,12 +230,13 @@ def test_negatives_have_empty_labels_and_their_share(small):
         for cell, kind in zip(cells, kinds):
             if kind["kind"] == "negative":
                 assert not cell["text"] or not names_a_number(cell["text"])
-                assert not kind["spoken"] or kind["spoken"] in SPOKEN[split]
+                assert not kind["spoken"] or not names_a_number(kind["spoken"], spoken=True)
             if kind["kind"].startswith("mixed-"):  # a negative modality beside positive ones, the digit kept
                 assert cell["label"] in {str(d) for d in range(10)} and all(cell[m] for m in ("image", "audio", "text"))
                 modality = kind["kind"].removeprefix("mixed-")
                 if modality == "text":
-                    assert not names_a_number(cell["text"]) and kind["text_source"] == f"text-{split}"
+                    assert not names_a_number(cell["text"]) and kind["text_source"] in (f"text-{split}",
+                                                                                       f"words-{split}")
                 elif modality == "audio":
                     assert kind["spoken"] not in NUMBER_WORDS
                 else:
@@ -463,6 +471,54 @@ def test_negative_texts_and_phrases_name_no_number():
     training = set(TEXTS["train"]) | set(TEXTS["val"])
     assert not set(found) & training and not set(SPOKEN["check"]) & (set(SPOKEN["train"]) | set(SPOKEN["val"]))
     assert not set(SOUNDS["check"]) & (set(SOUNDS["train"]) | set(SOUNDS["val"]))
+
+
+def test_made_negative_texts_come_from_disjoint_vocabularies():
+    """Made negatives (``made_text``): train and val words and frames disjoint, no check text's word, and
+    no phrase that names or sounds like a number, typed or spoken."""
+    train, val = set(vocabulary("train")), set(vocabulary("val"))
+    assert len(train) > 10_000 and len(val) > 3_000 and not train & val
+    held_out = {w for text in check_texts() for w in re.findall(r"[a-z]+", text.lower())}
+    assert not (train | val) & held_out and "serendipity" in held_out
+    assert not set(SENTENCES["train"]) & set(SENTENCES["val"])
+    for split, words in (("train", train), ("val", val)):
+        rng = np.random.default_rng(0)
+        made = [made_text(split, rng) for _ in range(500)]
+        assert not any(names_a_number(text, spoken=True) for text in made)
+        assert len(set(made)) > 450 and any(len(text.split()) >= 4 for text in made)
+        known = words | {w for frame in SENTENCES[split] for w in frame.split()}
+        # each word a vocabulary word, a frame's, or two vocabulary words run together
+        assert all(w in known or any(w[:k] in words and w[k:] in words for k in range(3, len(w) - 2))
+                   for text in made for w in text.split() if w.isalpha())
+        texts = [negative_text(split, rng) for _ in range(200)]
+        assert {source for _, source in texts} == {f"text-{split}", f"words-{split}"}
+    rng = np.random.default_rng(3)
+    assert {negative_text("check", rng)[1] for _ in range(50)} == {"text-check"}  # the check sets: no made texts
+
+
+def test_coarsened_ink_keeps_its_frame_and_blurs_strokes():
+    ink = np.zeros((112, 112), np.float32)
+    ink[20:92, 52:58] = 1.0
+    coarse = handwriting.coarsen(ink, np.random.default_rng(0))
+    assert coarse.shape == ink.shape and coarse.min() >= 0 and coarse.max() == pytest.approx(1.0)
+    assert ((coarse > 0.1) & (coarse < 0.9)).sum() > ((ink > 0.1) & (ink < 0.9)).sum() + 100  # soft edges
+    assert abs(np.argwhere(coarse > 0.5).mean(0) - np.argwhere(ink > 0.5).mean(0)).max() < 3  # in place
+
+
+def test_rebuilt_files_of_the_same_bytes_keep_their_mtime(tmp_path):
+    """A rebuild leaves unchanged images and clips untouched, so their cached features stay valid."""
+    image, clip = tmp_path / "a.png", tmp_path / "a.wav"
+    picture, samples = render_digit(np.zeros(784), np.random.default_rng(0)), np.zeros(1600, np.float32)
+    save_image(picture, image)
+    save_clip(clip, samples, 16_000)
+    stamps = image.stat().st_mtime_ns, clip.stat().st_mtime_ns
+    time.sleep(0.01)
+    save_image(picture, image)
+    save_clip(clip, samples, 16_000)
+    assert (image.stat().st_mtime_ns, clip.stat().st_mtime_ns) == stamps
+    assert soundfile.read(clip)[0].shape == (1600,) and image.read_bytes()[:4] == b"\x89PNG"
+    save_clip(clip, samples + 0.5, 16_000)
+    assert clip.stat().st_mtime_ns != stamps[1]
 
 
 TINY_CHECKS = (2, 1, 12, 8, 6)  # optdigits per class, held-out fonts per class, OOD images, clips, texts

@@ -15,7 +15,8 @@ out by source: no font, voice, template or word list of validation or test is us
 - every image is photographed (``fusion.data.photo``): ink of a random pen (ballpoint, felt-tip,
   marker, fountain pen, pencil) on paper, rotated, slanted, shifted, with elastic distortion, ruled or
   squared paper, shadows, desk edges, perspective, lighting, colour cast, blur, sensor noise and JPEG;
-  or, for about 20 %, in MNIST's own light-on-dark style;
+  or, for about 20 %, in MNIST's own light-on-dark style; in training, ``COARSE_SHARE`` of the digits'
+  ink is first seen by a coarse sensor (``handwriting.coarsen``: a digit far from the webcam);
 - audio: the words "zero".."nine" (and "oh") synthesised by ``flite`` and ``espeak-ng`` and then
   augmented (noise, gain, reverb, resampling round trips, leading/trailing silence). The splits use
   disjoint voices (``FLITE_VOICES``, ``ESPEAK_ACCENTS`` x ``ESPEAK_VARIANTS``);
@@ -25,9 +26,11 @@ out by source: no font, voice, template or word list of validation or test is us
   ``fusion.data.negatives``): pictures of no digit (letters and words in the split's own fonts, printed
   text, shapes, scribbles, blank or ruled paper; train: face-, room-, building-, landscape-like drawings,
   textures and crops of the lion and cheetah photos bundled with gradio; val: flowers, tiles and
-  gradio's tower photo), speech that is no number (the split's voices saying ``negatives.SPOKEN[split]``,
-  or noise, hum, beeps, chirps ... ``negatives.SOUNDS[split]``) and texts that name no number
-  (``negatives.TEXTS[split]``). Half have all three modalities, the rest two or one;
+  gradio's tower photo), speech that is no number (the split's voices saying ``negatives.SPOKEN[split]``
+  and as many phrases made from the split's vocabulary words, or noise, hum, beeps, melodies, chirps ...
+  ``negatives.SOUNDS[split]``) and texts that name no number (``negatives.TEXTS[split]``, and words and
+  sentences made from the split's half of the text encoder's vocabulary, ``negatives.made_text``). Half
+  have all three modalities, the rest two or one;
 - mixed rows (train and val, ``MIXED_SHARE`` of the digit rows): one modality replaced by a negative
   one (a face, "hello", "nice weather today") while the label stays the digit the others show, so a
   modality that shows nothing is learnt not to count.
@@ -45,6 +48,7 @@ Output layout (manifests in the format of :mod:`fusion.data.manifest`)::
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import subprocess
@@ -85,6 +89,7 @@ RENDITIONS = {"full": 3, "small": 1}
 NEGATIVE_CLIPS = {"full": (400, 80), "small": (24, 8)}
 TRAIN_REPEATS = 2  # each MNIST training image appears in this many rows, rendered anew, with different clips and texts
 NEGATIVE_SHARE = 0.12  # of the train and val rows: no digit, label empty
+COARSE_SHARE = 0.15  # of the training digits' ink: coarsened (``handwriting.coarsen``)
 MIXED_SHARE = 0.1  # of the train and val digit rows: one modality replaced by a negative one, label kept
 # The modalities of a negative row: all three for half, two or one for the rest.
 NEGATIVE_PATTERNS = ((("image", "audio", "text"), 0.5), (("image", "audio"), 0.1), (("image", "text"), 0.1),
@@ -269,8 +274,9 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
     def render(job: tuple[int, int]) -> None:
         i, copy = job
         key = [seed, split_code, i, 0] if copy == 0 else [seed, split_code, i, 0, copy]
-        image = render_mnist(pixels[ids[i]], np.random.default_rng(key), np.random.default_rng([*key, 3]))
-        image.save(out / image_file(i, copy), compress_level=1)
+        image = render_mnist(pixels[ids[i]], np.random.default_rng(key), np.random.default_rng([*key, 3]),
+                             np.random.default_rng([*key, 7]) if split == "train" else None)
+        save_image(image, out / image_file(i, copy))
 
     _run(f"{split} images", render, renderings)
 
@@ -279,7 +285,7 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
         voice, rate, samples = clips[label][engine][rng.integers(len(clips[label][engine]))]
         audio, audio_rate = augment_clip(samples, rate, rng, HARD_SNR_DB if hard else None)
         audio_file = f"audio/{split}_{name}_{voice}.wav"
-        soundfile.write(out / audio_file, audio, audio_rate, subtype="PCM_16")
+        save_clip(out / audio_file, audio, audio_rate)
         return audio_file, voice
 
     def negative_clip(rng: np.random.Generator, name: str) -> tuple[str, str, str]:
@@ -292,14 +298,14 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
             voice, rate, samples, phrase = negative_clips[rng.integers(len(negative_clips))]
         audio, audio_rate = augment_clip(samples, rate, rng, HARD_SNR_DB if hard else None)
         audio_file = f"audio/{split}_{name}_{voice}.wav"
-        soundfile.write(out / audio_file, audio, audio_rate, subtype="PCM_16")
+        save_clip(out / audio_file, audio, audio_rate)
         return audio_file, voice, phrase
 
     def negative_picture(rng: np.random.Generator, name: str) -> tuple[str, str]:
         image, source = negatives.negative_image(split, rng)
         tag = source.replace("_", "-")
         image_file = f"images/{split}_{name.split('-')[0]}-{tag}_{name.split('-')[1]}.png"
-        image.save(out / image_file, compress_level=1)
+        save_image(image, out / image_file)
         return image_file, source
 
     def text_of(label: int, rng: np.random.Generator) -> str:
@@ -338,9 +344,10 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
         p = n_mnist + w
         image_file, source = "", ""
         if mixed.get(p) != "image":
-            image, source = render_writer(label, split, np.random.default_rng([seed, split_code, 4, w]), pca)
+            coarse = np.random.default_rng([seed, split_code, 4, w, 7]) if split == "train" else None
+            image, source = render_writer(label, split, np.random.default_rng([seed, split_code, 4, w]), pca, coarse)
             image_file = f"images/{split}_{source}_{w:05d}.png"
-            image.save(out / image_file, compress_level=1)
+            save_image(image, out / image_file)
         return digit_row(p, label, image_file, source, np.random.default_rng([seed, split_code, 4, w, 1]),
                          f"w{w:05d}")
 
@@ -366,6 +373,26 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
     order = np.random.default_rng([seed, split_code, 5]).permutation(len(made)) if len(made) > n_mnist else \
         np.arange(len(made))
     return [made[k][0] for k in order], [made[k][1] for k in order]
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Write a PNG, leaving a file of the same bytes untouched: a rebuild then keeps the feature cache
+    (keyed by path, size and mtime) of every image it did not change."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    _write_if_changed(path, buffer.getvalue())
+
+
+def save_clip(path: Path, samples: np.ndarray, rate: int) -> None:
+    """Write a 16-bit WAV, as ``save_image`` (same bytes: file untouched)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, subtype="PCM_16", format="WAV")
+    _write_if_changed(path, buffer.getvalue())
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if not (path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data):
+        path.write_bytes(data)
 
 
 def _run(what: str, job: Callable, items: Iterable) -> list:
@@ -405,16 +432,23 @@ def render_digit(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return photograph(mnist_ink(pixels, rng), rng)
 
 
-def render_mnist(pixels: np.ndarray, rng: np.random.Generator, extras: np.random.Generator) -> Image.Image:
+def render_mnist(pixels: np.ndarray, rng: np.random.Generator, extras: np.random.Generator,
+                 coarse: np.random.Generator | None = None) -> Image.Image:
     """``render_digit`` (the same draws from ``rng``) plus the sheet's extras drawn from ``extras``:
-    elastic distortion, ruled paper, shadows, the desk, perspective."""
-    return photograph(mnist_ink(pixels, rng), rng, extras)
+    elastic distortion, ruled paper, shadows, the desk, perspective; ``coarse`` (training): the ink
+    coarsened for ``COARSE_SHARE`` of the digits."""
+    return photograph(maybe_coarsen(mnist_ink(pixels, rng), coarse), rng, extras)
 
 
-def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple | None = None
-                  ) -> tuple[Image.Image, str]:
+def maybe_coarsen(ink: np.ndarray, coarse: np.random.Generator | None) -> np.ndarray:
+    """``handwriting.coarsen`` with probability ``COARSE_SHARE`` drawn from ``coarse`` (none without it)."""
+    return handwriting.coarsen(ink, coarse) if coarse is not None and coarse.random() < COARSE_SHARE else ink
+
+
+def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple | None = None,
+                  coarse: np.random.Generator | None = None) -> tuple[Image.Image, str]:
     """A digit by another writer of the split (``WRITER_KINDS``) photographed -> (image, source), the
-    source e.g. ``template-7-crossed``, ``hershey-futural`` or ``ttf-dkg``."""
+    source e.g. ``template-7-crossed``, ``hershey-futural`` or ``ttf-dkg``; ``coarse`` as ``render_mnist``'s."""
     kinds = WRITER_KINDS[split]
     names = list(kinds)
     kind = names[rng.choice(len(names), p=list(kinds.values()))]
@@ -437,7 +471,7 @@ def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple |
         source = f"ttf-{family}"
     if pca is not None:
         ink = pca_ink(ink, *pca)
-    return photograph(ink, rng, extras, pen=handwriting.pen_colour(pen)), source
+    return photograph(maybe_coarsen(ink, coarse), rng, extras, pen=handwriting.pen_colour(pen)), source
 
 
 def pca_fit(pixels: np.ndarray, fit_rows: np.ndarray, energy: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,13 @@ Every source belongs to one split ("train", "val") or to the check sets ("check"
   (``photo.photograph``); procedural scenes (face-like drawings, rooms, buildings, landscapes, flowers,
   textures ...) and crops of the photos bundled in installed packages (``PHOTOS``), through
   ``photo.camera``;
-- speech (``SPOKEN``): words, letters and short sentences that are no number, in the split's voices;
-  non-speech (``SOUNDS``): noise, hum, beeps, clicks, chirps, music;
-- texts (``TEXTS``): greetings, questions, descriptions, letters, keyboard mashing; the check sets' come
-  from Python's own documentation (``this``, module docstrings).
+- speech (``SPOKEN``): words, letters and short sentences that are no number, and as many phrases made
+  from the split's vocabulary (``made_text``), in the split's voices; non-speech (``SOUNDS``): noise,
+  hum, beeps, clicks, synthesised melodies and chords, chirps; the check sets' include recorded music;
+- texts (``TEXTS``): greetings, questions, descriptions, letters, keyboard mashing, and for most of them
+  (``MADE_TEXT_SHARE``) words, word runs and sentences made from the split's half of MiniLM's WordPiece
+  vocabulary (``vocabulary``, no check text's word in it) in the split's sentence frames
+  (``SENTENCES``); the check sets' come from Python's own documentation (``this``, module docstrings).
 
 ``names_a_number`` keeps every negative text and spoken phrase free of digits and number words.
 """
@@ -24,6 +27,7 @@ import csv
 import logging
 import pathlib
 import re
+import zlib
 from functools import cache
 from pathlib import Path
 
@@ -80,11 +84,12 @@ SPOKEN = {
               "see you soon", "what time is it", "I like pizza", "tuesday", "potato", "very interesting",
               "ask me later", "rabbit", "silver", "wonderful", "cheers"),
 }
-SOUNDS = {"train": ("white-noise", "pink-noise", "hum", "beeps", "clicks", "room"),
+SOUNDS = {"train": ("white-noise", "pink-noise", "hum", "beeps", "clicks", "room", "melody", "chords"),
           "val": ("chirp", "dial-tones"),
           "check": ("music-sax", "music-cantina", "warble", "claps", "rain")}
 MUSIC = {"music-sax": ("gradio", "media_assets/audio/sax.wav"),
          "music-cantina": ("gradio", "media_assets/audio/cantina.wav")}
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11, 12)  # semitones above the root
 SOUND_SHARE = 0.25  # of negative clips: non-speech
 # espeak voices of the check sets: accents no training row uses, with variants no split uses.
 CHECK_ACCENTS = ("en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbcwmd")
@@ -103,6 +108,21 @@ TEXTS = {
             "what's up", "a red car", "empty", "p", "where am i", "a bowl of soup", "it is raining",
             "just a doodle", "see you"),
 }
+# Sentence frames whose slots ({}) take vocabulary words (``made_text``); the splits share none.
+SENTENCES = {
+    "train": ("the {} is {}", "{} and {}", "i {} the {}", "where is my {}?", "a {} of {}", "we visited the {}",
+              "have you seen the {}?", "my {} is {} today", "this is a {} {}", "{}, {} and {}", "the {} of the {}",
+              "i like {} with {}", "please {} the {}", "look at this {}", "there is a {} on the {}",
+              "can i have some {}", "they {} every {}", "is this a {}?", "my favourite {} is {}",
+              "she said {} was {}", "the {} {} near the {}", "just a {} {}", "{} is not {}"),
+    "val": ("what a {} {}", "the {} was {}", "they have a {}", "is it {}?", "{} or {}", "our {} likes {}",
+            "the {} by the {}", "no {} here"),
+}
+MADE_TEXT_SHARE = 0.6  # of train and val negative texts
+# Letter runs that say a number inside a word ("often", "someone", "fortune"): vocabulary words with one
+# are left out, so that no made phrase, typed or spoken, sounds like a digit.
+NUMBER_PARTS = ("zero", "one", "two", "three", "four", "for", "five", "six", "seven", "eight", "ate", "nine",
+                "ten", "won", "twen", "thir", "fift", "hundred", "thousand", "illion", "dozen")
 # The check sets' texts: sentences of Python's own docs that name no number (``check_texts``), and these.
 CHECK_WORDS = ("serendipity", "a walk in the park", "please advise", "the weather is nice", "purple elephants",
                "how do i reset my password", "quantum", "hi, anyone home?", "brb", "meh", "a blue door",
@@ -131,11 +151,16 @@ def names_a_number(text: str, spoken: bool = False) -> bool:
 
 
 def negative_text(split: str, rng: np.random.Generator) -> tuple[str, str]:
-    """A text of the split's that names no number -> (text, source), with casing, endings and typos."""
+    """A text of the split's that names no number -> (text, source), with casing, endings and typos: for
+    train and val, ``MADE_TEXT_SHARE`` of them made from the split's half of the vocabulary
+    (``made_text``, source ``words-<split>``), the rest from ``TEXTS``."""
     from .digits import ENDINGS, TYPO_RATE
 
-    pool = TEXTS[split] if split != "check" else check_texts()
-    text = pool[rng.integers(len(pool))]
+    if split != "check" and rng.random() < MADE_TEXT_SHARE:
+        text, source = made_text(split, rng), f"words-{split}"
+    else:
+        pool = TEXTS[split] if split != "check" else check_texts()
+        text, source = pool[rng.integers(len(pool))], f"text-{split}"
     style = rng.random()
     if style < 0.1:
         text = text.upper()
@@ -145,7 +170,40 @@ def negative_text(split: str, rng: np.random.Generator) -> tuple[str, str]:
         text += ENDINGS[rng.integers(len(ENDINGS))]
     chars = [c for c in text if not (c.isalpha() and rng.random() < TYPO_RATE)]  # dropped letters
     text = "".join(chars) or text
-    return text, f"text-{split}"
+    return text, source
+
+
+def made_text(split: str, rng: np.random.Generator) -> str:
+    """A phrase of the split's vocabulary words: one word (now and then two run together, as a rare word
+    the tokenizer splits), a few words, or a sentence of ``SENTENCES[split]`` with words in its slots."""
+    words = vocabulary(split)
+
+    def word() -> str:
+        return words[rng.integers(len(words))]
+
+    style = rng.random()
+    if style < 0.3:
+        return word() + word() if rng.random() < 0.25 else word()
+    if style < 0.5:
+        return " ".join(word() for _ in range(rng.integers(2, 6)))
+    template = SENTENCES[split][rng.integers(len(SENTENCES[split]))]
+    return template.format(*(word() for _ in range(template.count("{}"))))
+
+
+@cache
+def vocabulary(split: str) -> tuple[str, ...]:
+    """The split's half of the whole words in MiniLM's WordPiece vocabulary (bert-base-uncased's): alphabetic,
+    three letters or more, none a check text's word, none naming or sounding like a number (not even
+    inside: "someone", "often"); train and val divide them by a hash of the word."""
+    from ..encoders.text import minilm_folder
+
+    held_out = {w for text in check_texts() for w in re.findall(r"[a-z]+", text.lower())}
+    words = []
+    for w in (minilm_folder() / "vocab.txt").read_text(encoding="utf-8").split():
+        if len(w) >= 3 and w.isascii() and w.isalpha() and w not in held_out and not names_a_number(w, spoken=True) \
+                and not any(part in w for part in NUMBER_PARTS):
+            words.append(w)
+    return tuple(w for w in words if (zlib.crc32(w.encode()) % 4 == 0) == (split == "val"))
 
 
 @cache
@@ -179,6 +237,9 @@ def check_texts() -> tuple[str, ...]:
 def spoken_jobs(split: str, voices: list[str], count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
     """``count`` (voice, phrase) pairs of a split's negative phrases, every phrase and voice used evenly."""
     phrases = [p for p in SPOKEN[split] if not names_a_number(p, spoken=True)]
+    if split != "check":  # and as many made phrases again
+        made = np.random.default_rng([len(phrases), 9])
+        phrases += [made_text(split, made) for _ in range(len(phrases))]
     order = [phrases[k % len(phrases)] for k in rng.permutation(max(count, len(phrases)))[:count]]
     return [(voices[k % len(voices)], phrase) for k, phrase in zip(rng.permutation(count), order)]
 
@@ -226,9 +287,29 @@ def sound(kind: str, rng: np.random.Generator, rate: int = 16_000) -> np.ndarray
         lo, hi = pairs[rng.integers(len(pairs))]
         gate = (t * 4) % 1 < 0.5
         return (np.sin(2 * np.pi * lo * t) + np.sin(2 * np.pi * hi * t)) * gate
+    if kind in ("melody", "chords"):
+        return _notes(t, rate, 1 if kind == "melody" else 3, rng)
     if kind == "warble":
         return np.sin(2 * np.pi * (rng.uniform(300, 900) * t + rng.uniform(20, 80) * np.sin(2 * np.pi * 6 * t)))
     raise ValueError(f"unknown sound {kind!r}")
+
+
+def _notes(t: np.ndarray, rate: int, voices: int, rng: np.random.Generator) -> np.ndarray:
+    """Notes of a major scale, ``voices`` at a time, in one timbre (random harmonic weights, a slight
+    vibrato), each plucked: a fast attack and an exponential decay. ``t``: (N,) seconds -> (N,) samples."""
+    out = np.zeros(t.size)
+    root = 110.0 * 2 ** (rng.integers(0, 25) / 12)
+    harmonics = rng.uniform(0, 1, 6) ** 2 / np.arange(1, 7)
+    beat = rng.uniform(0.12, 0.5)  # seconds per note
+    for start in np.arange(0, t[-1], beat):
+        first = int(start * rate)
+        s = t[: min(t.size - first, int(1.5 * beat * rate))]
+        envelope = (1 - np.exp(-s / 0.01)) * np.exp(-s / (beat * rng.uniform(0.3, 1.2)))
+        for _ in range(voices):
+            freq = root * 2 ** (MAJOR_SCALE[rng.integers(len(MAJOR_SCALE))] / 12)
+            phase = 2 * np.pi * freq * (s + rng.uniform(0, 0.002) * np.sin(2 * np.pi * 5.5 * s))
+            out[first : first + s.size] += envelope * sum(a * np.sin(k * phase) for k, a in enumerate(harmonics, 1))
+    return out
 
 
 @cache
