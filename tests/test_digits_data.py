@@ -37,6 +37,7 @@ from fusion.data.negatives import (
     CHECK_WORDS,
     IMAGE_KINDS,
     PHOTOS,
+    PROSE_MODULES,
     SENTENCES,
     SOUNDS,
     SPOKEN,
@@ -47,6 +48,7 @@ from fusion.data.negatives import (
     names_a_number,
     negative_image,
     negative_text,
+    prose,
     vocabulary,
 )
 from fusion.encoders.digit_crop import crop_digit
@@ -235,8 +237,8 @@ def test_negatives_have_empty_labels_and_their_share(small):
                 assert cell["label"] in {str(d) for d in range(10)} and all(cell[m] for m in ("image", "audio", "text"))
                 modality = kind["kind"].removeprefix("mixed-")
                 if modality == "text":
-                    assert not names_a_number(cell["text"]) and kind["text_source"] in (f"text-{split}",
-                                                                                       f"words-{split}")
+                    assert not names_a_number(cell["text"]) and kind["text_source"].split("-")[0] in (
+                        "text", "words", "prose")
                 elif modality == "audio":
                     assert kind["spoken"] not in NUMBER_WORDS
                 else:
@@ -473,36 +475,34 @@ def test_negative_texts_and_phrases_name_no_number():
     assert not set(SOUNDS["check"]) & (set(SOUNDS["train"]) | set(SOUNDS["val"]))
 
 
-def test_made_negative_texts_come_from_disjoint_vocabularies():
-    """Made negatives (``made_text``): train and val words and frames disjoint, no check text's word, and
-    no phrase that names or sounds like a number, typed or spoken."""
+def test_made_negative_texts_come_from_disjoint_sources():
+    """Made negatives (``made_text``) and documentation prose (``prose``): train and val words, frames and
+    packages disjoint, nothing of the check texts, and no phrase naming a number (spoken ones: nor sounding
+    like one)."""
     train, val = set(vocabulary("train")), set(vocabulary("val"))
     assert len(train) > 10_000 and len(val) > 3_000 and not train & val
+    spoken = set(vocabulary("train", spoken=True)) | set(vocabulary("val", spoken=True))
+    assert spoken < train | val and {"someone", "attention", "weight"} < (train | val) - spoken
     held_out = {w for text in check_texts() for w in re.findall(r"[a-z]+", text.lower())}
     assert not (train | val) & held_out and "serendipity" in held_out
     assert not set(SENTENCES["train"]) & set(SENTENCES["val"])
+    assert not set(PROSE_MODULES["train"]) & set(PROSE_MODULES["val"])
+    assert len(prose("train")) > 1000 and len(prose("val")) > 200 and not set(prose("train")) & set(prose("val"))
+    assert not (set(prose("train")) | set(prose("val"))) & set(check_texts())
     for split, words in (("train", train), ("val", val)):
         rng = np.random.default_rng(0)
-        made = [made_text(split, rng) for _ in range(500)]
-        assert not any(names_a_number(text, spoken=True) for text in made)
-        assert len(set(made)) > 450 and any(len(text.split()) >= 4 for text in made)
+        typed, spoken = [made_text(split, rng) for _ in range(500)], [made_text(split, rng, True) for _ in range(500)]
+        assert not any(names_a_number(text) for text in [*typed, *prose(split)])
+        assert not any(names_a_number(text, spoken=True) for text in spoken)
+        assert len(set(typed)) > 450 and any(len(text.split()) >= 4 for text in typed)
         known = words | {w for frame in SENTENCES[split] for w in frame.split()}
         # each word a vocabulary word, a frame's, or two vocabulary words run together
         assert all(w in known or any(w[:k] in words and w[k:] in words for k in range(3, len(w) - 2))
-                   for text in made for w in text.split() if w.isalpha())
-        texts = [negative_text(split, rng) for _ in range(200)]
-        assert {source for _, source in texts} == {f"text-{split}", f"words-{split}"}
+                   for text in typed for w in text.split() if w.isalpha())
+        texts = [negative_text(split, rng) for _ in range(300)]
+        assert {source for _, source in texts} == {f"text-{split}", f"words-{split}", f"prose-{split}"}
     rng = np.random.default_rng(3)
     assert {negative_text("check", rng)[1] for _ in range(50)} == {"text-check"}  # the check sets: no made texts
-
-
-def test_coarsened_ink_keeps_its_frame_and_blurs_strokes():
-    ink = np.zeros((112, 112), np.float32)
-    ink[20:92, 52:58] = 1.0
-    coarse = handwriting.coarsen(ink, np.random.default_rng(0))
-    assert coarse.shape == ink.shape and coarse.min() >= 0 and coarse.max() == pytest.approx(1.0)
-    assert ((coarse > 0.1) & (coarse < 0.9)).sum() > ((ink > 0.1) & (ink < 0.9)).sum() + 100  # soft edges
-    assert abs(np.argwhere(coarse > 0.5).mean(0) - np.argwhere(ink > 0.5).mean(0)).max() < 3  # in place
 
 
 def test_rebuilt_files_of_the_same_bytes_keep_their_mtime(tmp_path):

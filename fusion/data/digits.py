@@ -15,8 +15,7 @@ out by source: no font, voice, template or word list of validation or test is us
 - every image is photographed (``fusion.data.photo``): ink of a random pen (ballpoint, felt-tip,
   marker, fountain pen, pencil) on paper, rotated, slanted, shifted, with elastic distortion, ruled or
   squared paper, shadows, desk edges, perspective, lighting, colour cast, blur, sensor noise and JPEG;
-  or, for about 20 %, in MNIST's own light-on-dark style; in training, ``COARSE_SHARE`` of the digits'
-  ink is first seen by a coarse sensor (``handwriting.coarsen``: a digit far from the webcam);
+  or, for about 20 %, in MNIST's own light-on-dark style;
 - audio: the words "zero".."nine" (and "oh") synthesised by ``flite`` and ``espeak-ng`` and then
   augmented (noise, gain, reverb, resampling round trips, leading/trailing silence). The splits use
   disjoint voices (``FLITE_VOICES``, ``ESPEAK_ACCENTS`` x ``ESPEAK_VARIANTS``);
@@ -89,7 +88,6 @@ RENDITIONS = {"full": 3, "small": 1}
 NEGATIVE_CLIPS = {"full": (400, 80), "small": (24, 8)}
 TRAIN_REPEATS = 2  # each MNIST training image appears in this many rows, rendered anew, with different clips and texts
 NEGATIVE_SHARE = 0.12  # of the train and val rows: no digit, label empty
-COARSE_SHARE = 0.15  # of the training digits' ink: coarsened (``handwriting.coarsen``)
 MIXED_SHARE = 0.1  # of the train and val digit rows: one modality replaced by a negative one, label kept
 # The modalities of a negative row: all three for half, two or one for the rest.
 NEGATIVE_PATTERNS = ((("image", "audio", "text"), 0.5), (("image", "audio"), 0.1), (("image", "text"), 0.1),
@@ -274,8 +272,7 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
     def render(job: tuple[int, int]) -> None:
         i, copy = job
         key = [seed, split_code, i, 0] if copy == 0 else [seed, split_code, i, 0, copy]
-        image = render_mnist(pixels[ids[i]], np.random.default_rng(key), np.random.default_rng([*key, 3]),
-                             np.random.default_rng([*key, 7]) if split == "train" else None)
+        image = render_mnist(pixels[ids[i]], np.random.default_rng(key), np.random.default_rng([*key, 3]))
         save_image(image, out / image_file(i, copy))
 
     _run(f"{split} images", render, renderings)
@@ -344,8 +341,7 @@ def _build_split(out: Path, split_code: int, ids: np.ndarray, pixels: np.ndarray
         p = n_mnist + w
         image_file, source = "", ""
         if mixed.get(p) != "image":
-            coarse = np.random.default_rng([seed, split_code, 4, w, 7]) if split == "train" else None
-            image, source = render_writer(label, split, np.random.default_rng([seed, split_code, 4, w]), pca, coarse)
+            image, source = render_writer(label, split, np.random.default_rng([seed, split_code, 4, w]), pca)
             image_file = f"images/{split}_{source}_{w:05d}.png"
             save_image(image, out / image_file)
         return digit_row(p, label, image_file, source, np.random.default_rng([seed, split_code, 4, w, 1]),
@@ -432,23 +428,16 @@ def render_digit(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
     return photograph(mnist_ink(pixels, rng), rng)
 
 
-def render_mnist(pixels: np.ndarray, rng: np.random.Generator, extras: np.random.Generator,
-                 coarse: np.random.Generator | None = None) -> Image.Image:
+def render_mnist(pixels: np.ndarray, rng: np.random.Generator, extras: np.random.Generator) -> Image.Image:
     """``render_digit`` (the same draws from ``rng``) plus the sheet's extras drawn from ``extras``:
-    elastic distortion, ruled paper, shadows, the desk, perspective; ``coarse`` (training): the ink
-    coarsened for ``COARSE_SHARE`` of the digits."""
-    return photograph(maybe_coarsen(mnist_ink(pixels, rng), coarse), rng, extras)
+    elastic distortion, ruled paper, shadows, the desk, perspective."""
+    return photograph(mnist_ink(pixels, rng), rng, extras)
 
 
-def maybe_coarsen(ink: np.ndarray, coarse: np.random.Generator | None) -> np.ndarray:
-    """``handwriting.coarsen`` with probability ``COARSE_SHARE`` drawn from ``coarse`` (none without it)."""
-    return handwriting.coarsen(ink, coarse) if coarse is not None and coarse.random() < COARSE_SHARE else ink
-
-
-def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple | None = None,
-                  coarse: np.random.Generator | None = None) -> tuple[Image.Image, str]:
+def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple | None = None
+                  ) -> tuple[Image.Image, str]:
     """A digit by another writer of the split (``WRITER_KINDS``) photographed -> (image, source), the
-    source e.g. ``template-7-crossed``, ``hershey-futural`` or ``ttf-dkg``; ``coarse`` as ``render_mnist``'s."""
+    source e.g. ``template-7-crossed``, ``hershey-futural`` or ``ttf-dkg``."""
     kinds = WRITER_KINDS[split]
     names = list(kinds)
     kind = names[rng.choice(len(names), p=list(kinds.values()))]
@@ -471,7 +460,7 @@ def render_writer(label: int, split: str, rng: np.random.Generator, pca: tuple |
         source = f"ttf-{family}"
     if pca is not None:
         ink = pca_ink(ink, *pca)
-    return photograph(maybe_coarsen(ink, coarse), rng, extras, pen=handwriting.pen_colour(pen)), source
+    return photograph(ink, rng, extras, pen=handwriting.pen_colour(pen)), source
 
 
 def pca_fit(pixels: np.ndarray, fit_rows: np.ndarray, energy: float) -> tuple[np.ndarray, np.ndarray]:

@@ -390,16 +390,6 @@ def font_ink(path: str | os.PathLike, text: str, rng: np.random.Generator, field
 # ---------------------------------------------------------------- optdigits
 
 
-def coarsen(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An ink field seen by a coarse sensor (a digit far from the webcam, a low-resolution scan): averaged
-    down to 8-20 px across the glyph's box, then smoothly enlarged back -> the same shape, strokes blurred
-    into blobs."""
-    side = max(2, round(ink.shape[0] * rng.uniform(8, 20) / BOX))
-    small = Image.fromarray(np.clip(ink, 0, 1).astype(np.float32)).resize((side, side), Image.Resampling.BOX)
-    big = np.asarray(small.resize(ink.shape[::-1], Image.Resampling.BICUBIC), np.float32)
-    return np.clip(big / max(float(big.max()), 1e-6), 0, 1)
-
-
 def optdigits_ink(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One 8×8 UCI optdigits bitmap (counts 0-16 of a 32×32 drawing's 4×4 blocks) -> an ink field: upsampled
     smoothly (cubic spline, then a soft threshold, as a stroke of about the original pen's width)."""

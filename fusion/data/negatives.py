@@ -111,14 +111,23 @@ TEXTS = {
 # Sentence frames whose slots ({}) take vocabulary words (``made_text``); the splits share none.
 SENTENCES = {
     "train": ("the {} is {}", "{} and {}", "i {} the {}", "where is my {}?", "a {} of {}", "we visited the {}",
+              "we went to the {}", "a {} for {}", "time to {}", "thanks for the {}", "i want to {} the {}",
               "have you seen the {}?", "my {} is {} today", "this is a {} {}", "{}, {} and {}", "the {} of the {}",
               "i like {} with {}", "please {} the {}", "look at this {}", "there is a {} on the {}",
               "can i have some {}", "they {} every {}", "is this a {}?", "my favourite {} is {}",
               "she said {} was {}", "the {} {} near the {}", "just a {} {}", "{} is not {}"),
     "val": ("what a {} {}", "the {} was {}", "they have a {}", "is it {}?", "{} or {}", "our {} likes {}",
-            "the {} by the {}", "no {} here"),
+            "the {} by the {}", "no {} here", "going to {}", "good for {}"),
 }
-MADE_TEXT_SHARE = 0.6  # of train and val negative texts
+MADE_TEXT_SHARE, PROSE_SHARE = 0.4, 0.25  # of train and val negative texts
+# Modules whose docstrings give each split's prose (``prose``): packages the project installs anyway.
+PROSE_MODULES = {
+    "train": ("numpy", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.ma", "scipy.signal", "scipy.ndimage",
+              "scipy.optimize", "scipy.interpolate", "scipy.sparse", "scipy.spatial", "scipy.integrate",
+              "matplotlib.pyplot", "matplotlib.colors", "matplotlib.figure", "PIL.Image", "PIL.ImageDraw"),
+    "val": ("sklearn", "sklearn.cluster", "sklearn.decomposition", "sklearn.linear_model", "sklearn.ensemble",
+            "sklearn.svm", "sklearn.metrics", "sklearn.model_selection", "sklearn.preprocessing"),
+}
 # Letter runs that say a number inside a word ("often", "someone", "fortune"): vocabulary words with one
 # are left out, so that no made phrase, typed or spoken, sounds like a digit.
 NUMBER_PARTS = ("zero", "one", "two", "three", "four", "for", "five", "six", "seven", "eight", "ate", "nine",
@@ -153,11 +162,16 @@ def names_a_number(text: str, spoken: bool = False) -> bool:
 def negative_text(split: str, rng: np.random.Generator) -> tuple[str, str]:
     """A text of the split's that names no number -> (text, source), with casing, endings and typos: for
     train and val, ``MADE_TEXT_SHARE`` of them made from the split's half of the vocabulary
-    (``made_text``, source ``words-<split>``), the rest from ``TEXTS``."""
+    (``made_text``, source ``words-<split>``), ``PROSE_SHARE`` sentences of the split's packages'
+    documentation (``prose``, ``prose-<split>``), the rest from ``TEXTS``."""
     from .digits import ENDINGS, TYPO_RATE
 
-    if split != "check" and rng.random() < MADE_TEXT_SHARE:
+    draw = rng.random() if split != "check" else 1.0
+    if draw < MADE_TEXT_SHARE:
         text, source = made_text(split, rng), f"words-{split}"
+    elif draw < MADE_TEXT_SHARE + PROSE_SHARE:
+        sentences = prose(split)
+        text, source = sentences[rng.integers(len(sentences))], f"prose-{split}"
     else:
         pool = TEXTS[split] if split != "check" else check_texts()
         text, source = pool[rng.integers(len(pool))], f"text-{split}"
@@ -173,10 +187,12 @@ def negative_text(split: str, rng: np.random.Generator) -> tuple[str, str]:
     return text, source
 
 
-def made_text(split: str, rng: np.random.Generator) -> str:
+def made_text(split: str, rng: np.random.Generator, spoken: bool = False) -> str:
     """A phrase of the split's vocabulary words: one word (now and then two run together, as a rare word
-    the tokenizer splits), a few words, or a sentence of ``SENTENCES[split]`` with words in its slots."""
-    words = vocabulary(split)
+    the tokenizer splits), a few words, or a sentence of ``SENTENCES[split]`` with words in its slots.
+    ``spoken``: only words and frames that do not sound like a number either ("to", "for", "often")."""
+    words = vocabulary(split, spoken)
+    frames = [f for f in SENTENCES[split] if not (spoken and names_a_number(f.replace("{}", ""), spoken=True))]
 
     def word() -> str:
         return words[rng.integers(len(words))]
@@ -186,24 +202,53 @@ def made_text(split: str, rng: np.random.Generator) -> str:
         return word() + word() if rng.random() < 0.25 else word()
     if style < 0.5:
         return " ".join(word() for _ in range(rng.integers(2, 6)))
-    template = SENTENCES[split][rng.integers(len(SENTENCES[split]))]
-    return template.format(*(word() for _ in range(template.count("{}"))))
+    frame = frames[rng.integers(len(frames))]
+    return frame.format(*(word() for _ in range(frame.count("{}"))))
 
 
 @cache
-def vocabulary(split: str) -> tuple[str, ...]:
+def vocabulary(split: str, spoken: bool = False) -> tuple[str, ...]:
     """The split's half of the whole words in MiniLM's WordPiece vocabulary (bert-base-uncased's): alphabetic,
-    three letters or more, none a check text's word, none naming or sounding like a number (not even
-    inside: "someone", "often"); train and val divide them by a hash of the word."""
+    three letters or more, none a check text's word, none naming a number (``spoken``: nor sounding like
+    one, not even inside: "for", "someone", "often"); train and val divide them by a hash of the word."""
     from ..encoders.text import minilm_folder
 
     held_out = {w for text in check_texts() for w in re.findall(r"[a-z]+", text.lower())}
     words = []
     for w in (minilm_folder() / "vocab.txt").read_text(encoding="utf-8").split():
-        if len(w) >= 3 and w.isascii() and w.isalpha() and w not in held_out and not names_a_number(w, spoken=True) \
-                and not any(part in w for part in NUMBER_PARTS):
+        if len(w) >= 3 and w.isascii() and w.isalpha() and w not in held_out and not names_a_number(w, spoken) \
+                and not (spoken and any(part in w for part in NUMBER_PARTS)):
             words.append(w)
     return tuple(w for w in words if (zlib.crc32(w.encode()) % 4 == 0) == (split == "val"))
+
+
+@cache
+def prose(split: str) -> tuple[str, ...]:
+    """Plain sentences of the docstrings of the split's modules (``PROSE_MODULES``) and of their public
+    functions and classes: long sentences, as people type them, from other documentation than the check
+    sets' (Python's own); validation's leave out training's."""
+    import importlib
+
+    docs = []
+    for name in PROSE_MODULES[split]:
+        module = importlib.import_module(name)
+        own = [getattr(module, a) for a in sorted(dir(module)) if not a.startswith("_")]
+        own = [x for x in own if callable(x) and getattr(x, "__module__", "").split(".")[0] == name.split(".")[0]]
+        docs += [module.__doc__] + [x.__doc__ for x in own]  # not what a module imports from the standard library
+    held_out = set(check_texts()) | (set(prose("train")) if split == "val" else set())
+    found = plain_sentences("\n\n".join(d for d in docs if isinstance(d, str)))
+    return tuple(dict.fromkeys(s for s in found if s not in held_out))
+
+
+def plain_sentences(docs: str) -> list[str]:
+    """The sentences of a text that read as plain prose (``plain``)."""
+    return [s for s in (" ".join(s.replace("*", "").split()) for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", docs))
+            if plain(s)]
+
+
+def plain(sentence: str) -> bool:
+    """Whether a sentence reads as plain prose (``PROSE``: no code), of 3-16 words, naming no number."""
+    return 3 <= len(sentence.split()) <= 16 and bool(PROSE.match(sentence)) and not names_a_number(sentence)
 
 
 @cache
@@ -219,16 +264,10 @@ def check_texts() -> tuple[str, ...]:
 
     with contextlib.redirect_stdout(io.StringIO()):
         import this  # prints the Zen on first import
-    zen = codecs.decode(this.s, "rot13").splitlines()[2:]
+    zen = [" ".join(line.replace("*", "").split()) for line in codecs.decode(this.s, "rot13").splitlines()[2:]]
     docs = " ".join(m.__doc__ or "" for m in (json, string, textwrap, re, csv, argparse, logging, pathlib))
-    sentences = re.split(r"(?<=[.!?])\s+|\n\s*\n", docs)
-    out = []
-    for s in [*zen, *sentences]:
-        s = " ".join(s.replace("*", "").split())
-        if 3 <= len(s.split()) <= 16 and PROSE.match(s) and not names_a_number(s):
-            out.append(s)
-    out.extend(w for w in CHECK_WORDS if not names_a_number(w))
-    return tuple(dict.fromkeys(out))
+    words = [w for w in CHECK_WORDS if not names_a_number(w)]
+    return tuple(dict.fromkeys([*filter(plain, zen), *plain_sentences(docs), *words]))
 
 
 # ---------------------------------------------------------------- speech and sounds
@@ -239,7 +278,7 @@ def spoken_jobs(split: str, voices: list[str], count: int, rng: np.random.Genera
     phrases = [p for p in SPOKEN[split] if not names_a_number(p, spoken=True)]
     if split != "check":  # and as many made phrases again
         made = np.random.default_rng([len(phrases), 9])
-        phrases += [made_text(split, made) for _ in range(len(phrases))]
+        phrases += [made_text(split, made, spoken=True) for _ in range(len(phrases))]
     order = [phrases[k % len(phrases)] for k in rng.permutation(max(count, len(phrases)))[:count]]
     return [(voices[k % len(voices)], phrase) for k, phrase in zip(rng.permutation(count), order)]
 
