@@ -27,9 +27,10 @@ out by source: no font, voice, template or word list of validation or test is us
   textures and crops of the lion and cheetah photos bundled with gradio; val: flowers, tiles and
   gradio's tower photo), speech that is no number (the split's voices saying ``negatives.SPOKEN[split]``
   and as many phrases made from the split's vocabulary words, or noise, hum, beeps, melodies, chirps ...
-  ``negatives.SOUNDS[split]``) and texts that name no number (``negatives.TEXTS[split]``, and words and
-  sentences made from the split's half of the text encoder's vocabulary, ``negatives.made_text``). Half
-  have all three modalities, the rest two or one;
+  ``negatives.SOUNDS[split]``) and texts that name no number (``negatives.TEXTS[split]``, words and
+  sentences made from the split's half of the text encoder's vocabulary, ``negatives.made_text``, and
+  sentences of other packages' docstrings, ``negatives.prose``). Half have all three modalities, the
+  rest two or one;
 - mixed rows (train and val, ``MIXED_SHARE`` of the digit rows): one modality replaced by a negative
   one (a face, "hello", "nice weather today") while the label stays the digit the others show, so a
   modality that shows nothing is learnt not to count.

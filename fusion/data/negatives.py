@@ -12,10 +12,11 @@ Every source belongs to one split ("train", "val") or to the check sets ("check"
 - speech (``SPOKEN``): words, letters and short sentences that are no number, and as many phrases made
   from the split's vocabulary (``made_text``), in the split's voices; non-speech (``SOUNDS``): noise,
   hum, beeps, clicks, synthesised melodies and chords, chirps; the check sets' include recorded music;
-- texts (``TEXTS``): greetings, questions, descriptions, letters, keyboard mashing, and for most of them
-  (``MADE_TEXT_SHARE``) words, word runs and sentences made from the split's half of MiniLM's WordPiece
-  vocabulary (``vocabulary``, no check text's word in it) in the split's sentence frames
-  (``SENTENCES``); the check sets' come from Python's own documentation (``this``, module docstrings).
+- texts (``TEXTS``): greetings, questions, descriptions, letters, keyboard mashing; for
+  ``MADE_TEXT_SHARE`` of them words, word runs and sentences made from the split's half of MiniLM's
+  WordPiece vocabulary (``vocabulary``, no check text's word in it) in the split's sentence frames
+  (``SENTENCES``), and for ``PROSE_SHARE`` plain sentences of other packages' docstrings (``prose``,
+  ``PROSE_MODULES``); the check sets' come from Python's own documentation (``this``, module docstrings).
 
 ``names_a_number`` keeps every negative text and spoken phrase free of digits and number words.
 """
@@ -128,8 +129,8 @@ PROSE_MODULES = {
     "val": ("sklearn", "sklearn.cluster", "sklearn.decomposition", "sklearn.linear_model", "sklearn.ensemble",
             "sklearn.svm", "sklearn.metrics", "sklearn.model_selection", "sklearn.preprocessing"),
 }
-# Letter runs that say a number inside a word ("often", "someone", "fortune"): vocabulary words with one
-# are left out, so that no made phrase, typed or spoken, sounds like a digit.
+# Letter runs that say a number inside a word ("often", "someone", "fortune"): the spoken vocabulary leaves
+# out words with one, so that no made spoken phrase sounds like a digit (typed ones may have them).
 NUMBER_PARTS = ("zero", "one", "two", "three", "four", "for", "five", "six", "seven", "eight", "ate", "nine",
                 "ten", "won", "twen", "thir", "fift", "hundred", "thousand", "illion", "dozen")
 # The check sets' texts: sentences of Python's own docs that name no number (``check_texts``), and these.
@@ -191,8 +192,7 @@ def made_text(split: str, rng: np.random.Generator, spoken: bool = False) -> str
     """A phrase of the split's vocabulary words: one word (now and then two run together, as a rare word
     the tokenizer splits), a few words, or a sentence of ``SENTENCES[split]`` with words in its slots.
     ``spoken``: only words and frames that do not sound like a number either ("to", "for", "often")."""
-    words = vocabulary(split, spoken)
-    frames = [f for f in SENTENCES[split] if not (spoken and names_a_number(f.replace("{}", ""), spoken=True))]
+    words, frames = vocabulary(split, spoken), sentence_frames(split, spoken)
 
     def word() -> str:
         return words[rng.integers(len(words))]
@@ -204,6 +204,12 @@ def made_text(split: str, rng: np.random.Generator, spoken: bool = False) -> str
         return " ".join(word() for _ in range(rng.integers(2, 6)))
     frame = frames[rng.integers(len(frames))]
     return frame.format(*(word() for _ in range(frame.count("{}"))))
+
+
+@cache
+def sentence_frames(split: str, spoken: bool = False) -> tuple[str, ...]:
+    """``SENTENCES[split]``, for ``spoken`` phrases only those whose own words sound like no number."""
+    return tuple(f for f in SENTENCES[split] if not (spoken and names_a_number(f.replace("{}", ""), spoken=True)))
 
 
 @cache
@@ -276,7 +282,7 @@ def check_texts() -> tuple[str, ...]:
 def spoken_jobs(split: str, voices: list[str], count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
     """``count`` (voice, phrase) pairs of a split's negative phrases, every phrase and voice used evenly."""
     phrases = [p for p in SPOKEN[split] if not names_a_number(p, spoken=True)]
-    if split != "check":  # and as many made phrases again
+    if split != "check":  # and as many made phrases again: a fixed list like SPOKEN's, whatever the build seed
         made = np.random.default_rng([len(phrases), 9])
         phrases += [made_text(split, made, spoken=True) for _ in range(len(phrases))]
     order = [phrases[k % len(phrases)] for k in rng.permutation(max(count, len(phrases)))[:count]]
