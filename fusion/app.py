@@ -30,7 +30,7 @@ from .errors import UserError
 from .inputs import MAX_FILE_BYTES
 from .pipeline import ASSETS_DIR, MODELS_DIR
 from .serving import FusionService, shipped_models
-from .teach import MAX_TRAIN_SECONDS
+from .teach import MAX_TRAIN_SECONDS, NONE
 from .teach_page import HELP as TEACH_HELP
 from .teach_page import IDLE_SECONDS, TeachPage, delete_project
 from .views import CSS as VIEWS_CSS
@@ -115,9 +115,10 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 if current is None or not current.classes:
                     gr.Markdown("*No classes yet: name one on the left and add it.*")
                     return
-                for cls in current.classes:
+                groups = current.classes + ([None] if any(e.label is None for e in current.examples) else [])
+                for cls in groups:
                     examples = [e for e in current.examples if e.label == cls]
-                    with gr.Accordion(f"{cls} · {len(examples)} example{'s' * (len(examples) != 1)}",
+                    with gr.Accordion(f"{cls or NONE} · {len(examples)} example{'s' * (len(examples) != 1)}",
                                       elem_classes="teach-class"):
                         with gr.Row(equal_height=False):
                             for example in examples:

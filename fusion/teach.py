@@ -7,6 +7,11 @@ accuracy for every subset of modalities and each modality's mean weight per clas
 examples enough: the encoders are pretrained and frozen, and the head is small (d_model 64), strongly
 regularised (weight decay, dropout, modality dropout) and trained for a fixed 150 steps.
 
+Examples of none of the classes (label ``None``, shown as ``NONE``: a face, the room, other words) teach
+the model to say so. Its abstention thresholds are then calibrated on the cross-validation folds'
+held-out examples (``fusion.train.abstention_thresholds``, as training calibrates on a validation file);
+without such examples a taught model always answers one of its classes.
+
 A project travels as a zip (``save_zip`` / ``Project.from_zip``): ``model/`` (config, safetensors, model
 card), ``examples/`` and ``manifest.csv`` in the CLI's manifest format, so ``python -m fusion train
 --manifest project.zip`` and ``fusion.load_model("project.zip")`` read it too.
@@ -36,6 +41,7 @@ MIN_CLASSES, MAX_CLASSES = 2, 10
 MAX_EXAMPLES_PER_CLASS = 40
 MAX_TRAIN_SECONDS = 90
 MAX_NAME_CHARS = 40
+NONE = "none of these"  # the examples of no class, as the page lists them (not a class name)
 # Few examples: a narrow, strongly regularised head, trained for a fixed number of steps (no examples
 # to spare for validation).
 FEW_SHOT = TrainConfig(batch_size=16, lr=3e-3, weight_decay=0.05, ema_decay=0.0, reliability=0.0,
@@ -47,17 +53,21 @@ TRAIN_THREADS = 1  # a head of this size gains little from more
 
 @dataclass
 class Example:
-    """One taught example: its class and the inputs it has (file paths inside the project, or the text)."""
+    """One taught example: its class (None: none of the classes) and the inputs it has (file paths inside
+    the project, or the text)."""
 
     id: int
-    label: str
+    label: str | None
     inputs: dict[str, str]  # {modality: file path or text}
 
 
 @dataclass
 class TeachReport:
-    """What training found. cv_accuracy: {"image+text": accuracy on held-out examples (None: too few to
-    hold any out)}; weights: {class: {modality: mean weight}}; seconds: training time."""
+    """What training found. cv_accuracy: {"image+text": accuracy on held-out examples of the classes (None:
+    too few to hold any out)}; weights: {class: {modality: mean weight}}; seconds: training time;
+    abstention: the calibrated abstention on held-out examples ({"negatives_abstained": {subset: share of
+    the none-of-these examples}, "positives_given_up": {subset: share of the classes' examples}}), None
+    when the model was not calibrated to abstain."""
 
     cv_accuracy: dict[str, float | None]
     weights: dict[str, dict[str, float]]
@@ -65,6 +75,7 @@ class TeachReport:
     folds: int
     examples: int = 0
     notes: list[str] = field(default_factory=list)
+    abstention: dict | None = None
 
 
 class Project:
@@ -98,6 +109,8 @@ class Project:
             raise InputError(f"A class name can have at most {MAX_NAME_CHARS} characters.")
         if name in self.classes:
             raise InputError(f"There is already a class called {name!r}.")
+        if name.lower() == NONE:
+            raise InputError(f"{NONE!r} is where examples of none of the classes go; name the class otherwise.")
         if len(self.classes) >= MAX_CLASSES:
             raise InputError(f"At most {MAX_CLASSES} classes can be taught.")
         self.classes.append(name)
@@ -108,19 +121,20 @@ class Project:
             self.remove_example(example.id)
         self.classes = [c for c in self.classes if c != name]
 
-    def count(self, label: str) -> int:
+    def count(self, label: str | None) -> int:
         return sum(e.label == label for e in self.examples)
 
-    def add_example(self, label: str, **values) -> tuple[Example, list[str]]:
-        """Add an example of ``label`` from raw values (paths, arrays, text) -> (the example, notes).
+    def add_example(self, label: str | None, **values) -> tuple[Example, list[str]]:
+        """Add an example of ``label`` (None: of none of the classes) from raw values (paths, arrays, text)
+        -> (the example, notes).
 
         Each value is decoded as a prediction would decode it (same limits and messages), file inputs are
         copied into the project, and every modality is encoded now, so training reads cached tokens.
         """
-        if label not in self.classes:
+        if label is not None and label not in self.classes:
             raise InputError("Choose the class this example belongs to (add a class first).")
         if self.count(label) >= MAX_EXAMPLES_PER_CLASS:
-            raise InputError(f"{label!r} has {MAX_EXAMPLES_PER_CLASS} examples, the most a class can have.")
+            raise InputError(f"{label or NONE!r} has {MAX_EXAMPLES_PER_CLASS} examples, the most a class can have.")
         given = {m: v for m, v in present_inputs(values).items() if m in self.encoders}
         if not given:
             raise InputError("An example needs at least one input: a picture, a recording or a text.")
@@ -162,7 +176,7 @@ class Project:
         """A fusion head trained on ``examples`` (until they fit, or the deadline) -> FusionModel."""
         from .encoders import normalize_spec
         from .model import FusionModel, default_config
-        from .train import fit, seed_everything
+        from .train import NEGATIVE, fit, seed_everything
 
         modalities = self.modalities()
         seed_everything(seed)
@@ -172,7 +186,7 @@ class Project:
         model = FusionModel(config)
         data = self.split(examples, modalities)
         by_label = {c: {m: [i for i, e in enumerate(examples) if e.label == label and m in e.inputs]
-                        for m in modalities} for c, label in enumerate(self.classes)}
+                        for m in modalities} for c, label in [*enumerate(self.classes), (NEGATIVE, None)]}
 
         def stop_at_deadline(entry):
             if time.monotonic() > deadline:
@@ -215,33 +229,62 @@ class Project:
         folds = min(5, min(self.count(c) for c in self.classes))
         modalities = self.modalities()
         subsets = ["+".join(s) for s in registry.subsets(modalities)]
-        correct, counted, notes = dict.fromkeys(subsets, 0.0), dict.fromkeys(subsets, 0), []
+        correct, counted, notes, held_out = dict.fromkeys(subsets, 0.0), dict.fromkeys(subsets, 0), [], []
         if folds >= 2:
             fold_of = {}
-            for label in self.classes:  # stratified: each class's examples dealt round the folds
+            for label in [*self.classes, None]:  # stratified: each class's examples dealt round the folds
                 for k, e in enumerate(e for e in self.examples if e.label == label):
                     fold_of[e.id] = k % folds
             for k in range(folds):
                 progress(k / (folds + 1), f"cross-validation, fold {k + 1} of {folds}")
                 held = [e for e in self.examples if fold_of[e.id] == k]
                 model = self.fit([e for e in self.examples if fold_of[e.id] != k], strategy, seed, deadline)
-                scores = validation_score(model, self.split(held, model.modalities))
-                for subset, accuracy in scores.items():
-                    n = sum(any(m in e.inputs for m in subset.split("+")) for e in held)  # as scored
+                held_out.append((model, self.split(held, model.modalities)))
+                for subset, accuracy in validation_score(*held_out[-1]).items():
+                    n = sum(e.label is not None and any(m in e.inputs for m in subset.split("+"))
+                            for e in held)  # as scored: the classes' examples
                     correct[subset] += accuracy * n
                     counted[subset] += n
         else:
             notes.append("Cross-validation needs at least 2 examples of every class; add more to see accuracy.")
         progress(folds / (folds + 1) if folds >= 2 else 0.5, "training on every example")
         self.model = self.fit(self.examples, strategy, seed, deadline)
+        abstention = self.calibrate_abstention(held_out, notes)
         if time.monotonic() > deadline:
             notes.append(f"Training stopped at the {MAX_TRAIN_SECONDS}-s limit; the model is usable but may "
                          "be undertrained.")
         self.report = TeachReport({s: correct[s] / counted[s] if counted[s] else None for s in subsets},
                                   self.class_weights(), round(time.monotonic() - started, 2),
-                                  folds if folds >= 2 else 0, len(self.examples), notes)
+                                  folds if folds >= 2 else 0, len(self.examples), notes, abstention)
         progress(1.0, "done")
         return self.report
+
+    def calibrate_abstention(self, held_out: list, notes: list[str]) -> dict | None:
+        """Give the trained model abstention thresholds fitted on the folds' held-out examples ((fold model,
+        split) pairs), when none-of-these examples are among them -> their abstention shares, or None
+        (a note says why). The temperature stays 1: a few held-out examples are too few to fit one on."""
+        from .train import NEGATIVE, abstention_shares, abstention_thresholds, subset_outputs
+
+        if not any(e.label is None for e in self.examples):
+            notes.append(f"The model always answers one of your classes. To let it say that an input is none "
+                         f"of them, add examples of such things to “{NONE}” and train again.")
+            return None
+        if not any(bool((split.labels == NEGATIVE).any()) for _, split in held_out):
+            notes.append(f"Saying “{NONE}” is calibrated on held-out examples: add at least 2 examples of "
+                         f"every class and of “{NONE}”.")
+            return None
+        by_subset, alone = {}, {}
+        for model, split in held_out:
+            fused, unimodal = subset_outputs(model, split)
+            for pooled, outputs in ((by_subset, fused), (alone, unimodal)):
+                for key, pair in outputs.items():
+                    pooled.setdefault(key, []).append(pair)
+        joined = [{key: tuple(map(torch.cat, zip(*pairs))) for key, pairs in pooled.items()}
+                  for pooled in (by_subset, alone)]
+        calibration = abstention_thresholds(*joined)
+        for model in [self.model, *(fold_model for fold_model, _ in held_out)]:
+            model.set_calibration(calibration)
+        return abstention_shares(held_out)
 
     @torch.no_grad()
     def class_weights(self) -> dict[str, dict[str, float]]:
@@ -300,7 +343,7 @@ class Project:
         rows = read_manifest_or_zip(path, unpacked)
         notes = []
         for row in rows:
-            if row["label"] not in project.classes:
+            if row["label"] is not None and row["label"] not in project.classes:
                 project.add_class(row["label"])
             project.add_example(row["label"], **{m: row[m] for m in registry.names() if row.get(m)})
         if (unpacked / "model" / "config.json").is_file():

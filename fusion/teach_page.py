@@ -16,21 +16,51 @@ import gradio as gr
 
 from .errors import InputError
 from .serving import TAUGHT, attempt, upload_path, with_paths
-from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, Project, plot_weights
+from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, NONE, Project, plot_weights
 
 IDLE_SECONDS = 3600
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".webm", ".aac"}
 HELP = f"""Name 2 to {MAX_CLASSES} classes, then give each a few examples: a picture, a recording, a text, or any
 mix of them (several files at once work too, one example per file; a .txt file gives one example per line).
+Examples added to **{NONE}** (a face, the room, other words) teach the model to say an input is none of your
+classes.
 **Train** fits a fusion model on what the encoders make of your examples (at most {MAX_TRAIN_SECONDS} s),
 says how well it does on examples it did not see, and makes it the **{TAUGHT}** strategy of the Fuse tab.
 Up to {MAX_EXAMPLES_PER_CLASS} examples per class; your examples stay in this browser session only."""
 
 
+def taught_label(choice: str | None) -> str | None:
+    """The "Add examples to" dropdown's choice -> the examples' label (None for ``NONE``)."""
+    return None if choice == NONE else choice
+
+
 def delete_project(project: Project | None) -> None:
     if project is not None:
         project.close()
+
+
+def report_html(report) -> str:
+    """A ``TeachReport`` as the panel beside the examples: per subset of inputs, the held-out accuracy and,
+    for a model that can say none, how often it did on held-out none-of-these examples and on the classes'."""
+    def share(value):
+        return "—" if value is None else f"{value:.0%}"
+
+    abstention = report.abstention
+    head = "<th scope=\"col\">inputs</th><th scope=\"col\">accuracy</th>" + (
+        "<th scope=\"col\">none recognised</th><th scope=\"col\">class examples called none</th>" if abstention else "")
+    rows = ""
+    for subset, accuracy in report.cv_accuracy.items():
+        cells = [share(accuracy)] + ([share(abstention["negatives_abstained"].get(subset)),
+                                      share(abstention["positives_given_up"].get(subset))] if abstention else [])
+        rows += (f"<tr><td>{escape(subset.replace('+', ' + '))}</td>"
+                 + "".join(f"<td class=num>{cell}</td>" for cell in cells) + "</tr>")
+    notes = "".join(f'<p class="fl-foot">{escape(note)}</p>' for note in report.notes)
+    held = (f"{report.folds}-fold cross-validation over your {report.examples} examples" if report.folds
+            else "no cross-validation")
+    return (f'<div class="fl-panel"><table><caption>On examples the model did not see ({held})</caption>'
+            f'<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table><p class="fl-foot">Trained in '
+            f'{report.seconds:.1f} s. The Fuse tab now has “{TAUGHT}” as a strategy.</p>{notes}</div>')
 
 
 class TeachPage:
@@ -56,8 +86,10 @@ class TeachPage:
         delete_project(self.sessions.pop(request.session_hash, None))
 
     def classes_update(self, project: Project, value=None):
-        choices = project.classes if project else []
-        return gr.update(choices=choices, value=value if value in choices else (choices[-1] if choices else None))
+        """The "Add examples to" choices: the classes, then ``NONE`` (once there is a class)."""
+        classes = project.classes if project else []
+        choices = [*classes, NONE] if classes else []
+        return gr.update(choices=choices, value=value if value in choices else (classes[-1] if classes else None))
 
     def add_class(self, project, name, version, request: gr.Request):
         project = self.project(project, request)
@@ -75,7 +107,8 @@ class TeachPage:
         -> (project, version, the inputs cleared)."""
         project = self.project(project, request)
         given = with_paths(self.service.present(dict(zip(self.service.modalities, values))))
-        added, _ = attempt("teach_example", "teach", sorted(given), lambda: project.add_example(label, **given))
+        added, _ = attempt("teach_example", "teach", sorted(given),
+                           lambda: project.add_example(taught_label(label), **given))
         if added is None:
             return project, version, *[gr.update()] * len(values)
         for note in added[1]:
@@ -99,7 +132,7 @@ class TeachPage:
                 continue
             for given in inputs:
                 done, _ = attempt("teach_example", "teach", sorted(given),
-                                  lambda given=given: project.add_example(label, **given),
+                                  lambda given=given: project.add_example(taught_label(label), **given),
                                   warn=lambda message, name=path.name: gr.Warning(f"{name}: {message}"))
                 added += done is not None
         return project, None, version + (added > 0)
@@ -118,16 +151,7 @@ class TeachPage:
                             lambda: project.train(strategy, progress=progress))
         if report is None:
             return project, "", None, gr.update(), version
-        rows = "".join(f"<tr><td>{escape(subset.replace('+', ' + '))}</td><td class=num>"
-                       f"{'—' if acc is None else f'{acc:.0%}'}</td></tr>"
-                       for subset, acc in report.cv_accuracy.items())
-        notes = "".join(f'<p class="fl-foot">{escape(note)}</p>' for note in report.notes)
-        held = (f"{report.folds}-fold cross-validation over your {report.examples} examples" if report.folds
-                else "no cross-validation")
-        summary = (f'<div class="fl-panel"><table><caption>Accuracy on examples the model did not see ({held})'
-                   f'</caption><thead><tr><th scope="col">inputs</th><th scope="col">accuracy</th></tr></thead>'
-                   f'<tbody>{rows}</tbody></table><p class="fl-foot">Trained in {report.seconds:.1f} s. The Fuse tab '
-                   f'now has “{TAUGHT}” as a strategy.</p>{notes}</div>')
+        summary = report_html(report)
         choices = [*self.service.models, TAUGHT]
         return project, summary, plot_weights(report, project.classes), gr.update(choices=choices, value=TAUGHT), \
             version + 1

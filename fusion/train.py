@@ -251,12 +251,14 @@ def subset_outputs(model: FusionModel, split: SplitFeatures):
     return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
 
 
-def abstention_shares(model: FusionModel, split: SplitFeatures) -> dict:
-    """How the calibrated model abstains on ``split`` (``FusionModel.abstained``, the rule ``predict``
-    follows), per subset of modalities -> {"negatives_abstained": {subset: share}, "positives_given_up": ...}."""
+def abstention_shares(held_out: list[tuple[FusionModel, SplitFeatures]]) -> dict:
+    """How calibrated models abstain on their held-out splits (``FusionModel.abstained``, the rule
+    ``predict`` follows), pooled, per subset of modalities -> {"negatives_abstained": {subset: share},
+    "positives_given_up": ...}. ``held_out``: (model, split) pairs, e.g. one per cross-validation fold."""
     flags = {}
-    for subset, out, y in subset_passes(model, split):
-        flags.setdefault("+".join(subset), []).append((model.abstained(out), y))
+    for model, split in held_out:
+        for subset, out, y in subset_passes(model, split):
+            flags.setdefault("+".join(subset), []).append((model.abstained(out), y))
     shares = {"negatives_abstained": {}, "positives_given_up": {}}
     for key, parts in flags.items():
         abstained, y = map(torch.cat, zip(*parts))
@@ -302,16 +304,23 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
               "ece": round(reliability(confidence[positive].numpy(), correct[positive].numpy())["ece"], 4)}
     calibration = {"temperature": round(temperature, 4)}
     if negatives:
-        confidences = {key: ((subset_logits / temperature).softmax(-1).max(-1).values, y)
-                       for key, (subset_logits, y) in by_subset.items()}
-        below = {key: abstain_threshold(*pair) for key, pair in confidences.items() if (pair[1] >= 0).any()}
-        calibration["abstain_below"] = below
-        calibration["unimodal_abstain_below"] = {m: abstain_threshold(*pair) for m, pair in alone.items()
-                                                 if (pair[1] >= 0).any()}
+        calibration |= abstention_thresholds(by_subset, alone, temperature)
     model.set_calibration(calibration)
     if negatives:
-        report |= abstention_shares(model, split)
+        report |= abstention_shares([(model, split)])
     return {**calibration, "validation": report}
+
+
+def abstention_thresholds(by_subset: dict, alone: dict, temperature: float = 1.0) -> dict:
+    """``abstain_threshold`` for every subset of modalities and for each modality's own prediction, from
+    held-out outputs (``subset_outputs``' pair of dicts) -> {"abstain_below": {subset: probability},
+    "unimodal_abstain_below": {modality: probability}} (subsets with no positive row left out)."""
+    confidences = {key: ((subset_logits / temperature).softmax(-1).max(-1).values, y)
+                   for key, (subset_logits, y) in by_subset.items()}
+    return {"abstain_below": {key: abstain_threshold(*pair) for key, pair in confidences.items()
+                              if (pair[1] >= 0).any()},
+            "unimodal_abstain_below": {m: abstain_threshold(*pair) for m, pair in alone.items()
+                                       if (pair[1] >= 0).any()}}
 
 
 def recalibrate(model_dir: str | Path, val: str | Path, cache_dir=None, device: str = "cpu") -> dict:

@@ -236,8 +236,9 @@ class RecordingApi:
 
 
 def shape_picture(path: Path, shape: str, seed: int) -> Path:
-    """A photo-like drawing of a "circle", "triangle" or "square" (pen on paper, random size, place and tilt)
-    -> ``path`` (PNG): the non-digit task the Teach tests and the README's walkthrough teach."""
+    """A photo-like drawing of a "circle", "triangle" or "square" (pen on paper, random size, place and tilt),
+    or the "blank" paper alone -> ``path`` (PNG): the non-digit task the Teach tests and the README's
+    walkthrough teach."""
     from PIL import Image, ImageDraw, ImageFilter
 
     rng = np.random.default_rng(seed)
@@ -249,7 +250,9 @@ def shape_picture(path: Path, shape: str, seed: int) -> Path:
     turn = rng.uniform(0, 2 * np.pi)
     ink = tuple(int(v) for v in rng.integers(10, 70, 3))
     width = int(rng.integers(4, 10))
-    if shape == "circle":
+    if shape == "blank":
+        pass
+    elif shape == "circle":
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=ink, width=width)
     else:
         corners = 3 if shape == "triangle" else 4

@@ -17,6 +17,7 @@ from corpus import capture_and_record, open_app, shape_picture, start_webcam, wr
 
 import fusion
 from fusion.serving import FusionService, shipped_models
+from fusion.teach import NONE
 from fusion.views import headline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,6 +294,7 @@ def test_live_preview_fuses_each_new_frame_with_the_latest_text(app_server, brow
 
 
 SHAPE_TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["three corners", "a pointy triangle"]}
+NONE_TEXTS = ["hello there", "good morning", "my name is anna"]
 
 
 def test_teach_two_classes_in_the_browser_then_predict_a_new_example(app_server, browser, tmp_path):
@@ -312,18 +314,29 @@ def test_teach_two_classes_in_the_browser_then_predict_a_new_example(app_server,
             page.locator("#teach-add-example").click()
             page.wait_for_selector(f".teach-class :text('{shape} · {n} examples')", timeout=30000)
     assert page.locator(".teach-example img").count() == 6
+    page.locator("#teach-label input").click()  # small talk is none of the shapes
+    page.get_by_role("option", name=NONE).click()
+    for n, text in enumerate(NONE_TEXTS, start=1):
+        page.get_by_label("Example: text").fill(text)
+        page.locator("#teach-add-example").click()
+        page.wait_for_selector(f".teach-class :text('{NONE} · {n} example')", timeout=30000)
     page.locator("#teach-train").click()
     page.wait_for_selector("#teach-report :text('Trained in')", timeout=150000)
-    assert "image + text" in page.locator("#teach-report").inner_text()
+    report = page.locator("#teach-report").inner_text()
+    assert "image + text" in report and "none recognised" in report
     page.wait_for_selector("#teach-plot img", timeout=30000)
     keep_screenshot(page, "teach", tmp_path)
 
     page.get_by_role("tab", name="Fuse").click()
+    page.locator("#text-input textarea").fill("what a lovely day")
+    page.locator("#fuse-button").click()
+    assert wait_for_result(page) == "no class"
+    page.locator("#text-input textarea").fill("")
     new_circle = shape_picture(tmp_path / "new.png", "circle", seed=99)
     page.locator("#image-input input[type=file]").set_input_files(new_circle)
     page.wait_for_selector("#image-input img", timeout=30000)
     page.locator("#fuse-button").click()
-    assert wait_for_result(page) == "circle"
+    assert wait_for_result(page, page.locator("#info").inner_text()) == "circle"
     assert "your model" in page.locator("#info").inner_text()
 
 

@@ -14,12 +14,14 @@ from corpus import assert_user_facing, shape_picture
 import fusion
 from fusion.data.manifest import read_manifest_or_zip
 from fusion.errors import CheckpointError, InputError, ManifestError
+from fusion.pipeline import LoadedModel
 from fusion.serving import FusionService, shipped_models
-from fusion.teach import MAX_CLASSES, Project
-from fusion.teach_page import TeachPage
+from fusion.teach import MAX_CLASSES, NONE, Project
+from fusion.teach_page import TeachPage, report_html
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["three corners", "a pointy triangle"]}
+NONE_TEXTS = ["hello there", "what a lovely day", "my name is anna", "good morning"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,46 @@ def test_training_reports_every_subset_and_each_class_weights(taught):
     assert set(report.weights) == {"circle", "triangle"}
     for weights in report.weights.values():
         assert set(weights) == {"image", "text"} and sum(weights.values()) == pytest.approx(1, abs=0.01)
+    # no examples of none of the classes: it always answers one, and says how to change that
+    assert report.abstention is None and "abstain_below" not in project.model.config.get("calibration", {})
+    assert any(NONE in note and "always answers" in note for note in report.notes)
+
+
+def test_examples_of_none_teach_the_model_to_say_so(loaded, tmp_path):
+    """Blank paper and small talk taught as "none of these": new ones get no class, new shapes theirs, with
+    thresholds calibrated on the held-out folds; the zip keeps them as negatives (empty labels)."""
+    project = Project.like(loaded)
+    try:
+        for shape, texts in TEXTS.items():
+            project.add_class(shape)
+            for seed in range(4):
+                project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)),
+                                    text=texts[seed % 2])
+        for seed, text in enumerate(NONE_TEXTS):
+            project.add_example(None, image=str(shape_picture(tmp_path / f"blank{seed}.png", "blank", seed)),
+                                text=text)
+        report = project.train()
+        assert report.folds == 4 and report.examples == 12 and not report.notes
+        assert report.abstention["negatives_abstained"]["image"] >= 0.75
+        assert max(report.abstention["positives_given_up"].values()) <= 0.25
+        assert set(project.model.config["calibration"]["abstain_below"]) == {"image", "text", "image+text"}
+        assert "none recognised" in report_html(report)
+        model = LoadedModel(project.model, loaded.encoders, loaded.device, project.folder)
+        for seed in (98, 99):
+            blank = fusion.predict(model, image=str(shape_picture(tmp_path / f"new-blank{seed}.png", "blank", seed)))
+            assert blank.label is None and any("No class recognised" in note for note in blank.notes)
+            circle = shape_picture(tmp_path / f"new-circle{seed}.png", "circle", seed)
+            assert fusion.predict(model, image=str(circle)).label == "circle"
+        archive = project.save_zip(tmp_path / "with-none.zip")
+        assert sum(row["label"] is None for row in read_manifest_or_zip(archive, tmp_path / "unpacked")) == 4
+        restored, notes = Project.from_zip(archive, loaded)
+        try:
+            assert not notes and restored.classes == project.classes and restored.count(None) == 4
+            assert restored.model.config["calibration"] == project.model.config["calibration"]
+        finally:
+            restored.close()
+    finally:
+        project.close()
 
 
 def test_load_model_reads_the_downloaded_zip_and_predicts_a_new_example(taught, tmp_path):
@@ -89,7 +131,8 @@ def test_a_project_zip_restores_classes_examples_and_model(taught, loaded):
 def test_limits_and_mistakes_have_clear_messages(loaded, tmp_path):
     project = Project.like(loaded)
     try:
-        for name, phrase in [("", "name first"), ("x" * 41, "at most 40 characters")]:
+        for name, phrase in [("", "name first"), ("x" * 41, "at most 40 characters"),
+                             ("None of these", "name the class otherwise")]:
             with pytest.raises(InputError) as error:
                 project.add_class(name)
             assert_user_facing(str(error.value), phrase)
