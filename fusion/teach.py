@@ -116,7 +116,8 @@ class Project:
         self.classes.append(name)
         return name
 
-    def remove_class(self, name: str) -> None:
+    def remove_class(self, name: str | None) -> None:
+        """Remove a class and its examples (None: the examples of none of the classes)."""
         for example in [e for e in self.examples if e.label == name]:
             self.remove_example(example.id)
         self.classes = [c for c in self.classes if c != name]

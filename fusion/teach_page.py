@@ -97,9 +97,11 @@ class TeachPage:
         return project, self.classes_update(project, added), "" if added else name, version + (added is not None)
 
     def remove_class(self, project, name, version):
-        if project is None or name not in project.classes:
+        """Remove the chosen class and its examples (``NONE``: the examples of none of the classes)."""
+        label = taught_label(name)
+        if project is None or (label is not None and label not in project.classes):
             return project, self.classes_update(project), version
-        project.remove_class(name)
+        project.remove_class(label)
         return project, self.classes_update(project), version + 1
 
     def add_example(self, request: gr.Request, project, label, version, *values):

@@ -180,6 +180,9 @@ def test_each_browser_session_has_its_own_project_and_its_files_go_with_it():
     project_a, *_ = page.add_class(None, "mug", 0, tab_a)
     project_b, *_ = page.add_class(None, "cup", 0, tab_b)
     assert project_a is not project_b and project_a.classes == ["mug"] and project_b.classes == ["cup"]
+    project_a.add_example(None, text="hello")  # "Remove class" on none of these removes its examples
+    project_a, _, version = page.remove_class(project_a, NONE, 0)
+    assert project_a.count(None) == 0 and project_a.classes == ["mug"] and version == 1
     page.end_session(tab_a)
     assert not project_a.folder.exists() and project_b.folder.exists() and set(page.sessions) == {"b"}
     page.end_session(tab_b)
