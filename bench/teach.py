@@ -46,7 +46,7 @@ def main() -> None:
                        check=True, cwd=ROOT)
     train_rows, test_rows = read_manifest(data / "train.csv"), read_manifest(data / "test.csv")
     loaded = fusion.load_model(device="cpu")
-    labels = sorted({row["label"] for row in train_rows})
+    labels = sorted({row["label"] for row in train_rows} - {None})
     print(f"{len(test_rows)} test rows; strategy {args.strategy}; {args.negatives} examples of none")
     abstaining = ["test called none", *(f"{name} abstained" for name in CHECKS)] if args.negatives else []
     columns = ["k", "examples", "encode s", "train s", "fused", "image", "audio", "text", "CV fused", *abstaining]
