@@ -263,7 +263,8 @@ class Project:
     def calibrate_abstention(self, held_out: list, notes: list[str]) -> dict | None:
         """Give the trained model abstention thresholds fitted on the folds' held-out examples ((fold model,
         split) pairs), when none-of-these examples are among them -> their abstention shares, or None
-        (a note says why). The temperature stays 1: a few held-out examples are too few to fit one on."""
+        (a note says why). A subset of inputs no held-out none example had gets no threshold (it never
+        says none). The temperature stays 1: a few held-out examples are too few to fit one on."""
         from .train import NEGATIVE, abstention_shares, abstention_thresholds, subset_outputs
 
         if not any(e.label is None for e in self.examples):
@@ -280,8 +281,12 @@ class Project:
             for pooled, outputs in ((by_subset, fused), (alone, unimodal)):
                 for key, pair in outputs.items():
                     pooled.setdefault(key, []).append(pair)
-        joined = [{key: tuple(map(torch.cat, zip(*pairs))) for key, pairs in pooled.items()}
-                  for pooled in (by_subset, alone)]
+        # Only where held-out none examples were seen: elsewhere a threshold would rest on the classes'
+        # few examples alone and give up their least sure one.
+        joined = []
+        for pooled in (by_subset, alone):
+            merged = {key: tuple(map(torch.cat, zip(*pairs))) for key, pairs in pooled.items()}
+            joined.append({key: pair for key, pair in merged.items() if bool((pair[1] == NEGATIVE).any())})
         calibration = abstention_thresholds(*joined)
         for model in [self.model, *(fold_model for fold_model, _ in held_out)]:
             model.set_calibration(calibration)

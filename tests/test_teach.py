@@ -128,6 +128,27 @@ def test_a_project_zip_restores_classes_examples_and_model(taught, loaded):
         restored.close()
 
 
+def test_inputs_no_none_example_had_never_say_none(loaded, tmp_path):
+    """None examples typed only: the text gets a threshold, the picture none (its threshold would rest on
+    the classes' few pictures alone), so no held-out picture of a class is called none."""
+    project = Project.like(loaded)
+    try:
+        for shape, texts in TEXTS.items():
+            project.add_class(shape)
+            for seed in range(3):
+                project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)),
+                                    text=texts[seed % 2])
+        for text in NONE_TEXTS[:3]:
+            project.add_example(None, text=text)
+        report = project.train()
+        below = project.model.config["calibration"]["abstain_below"]
+        assert "text" in below and "image" not in below
+        assert report.abstention["positives_given_up"]["image"] == 0
+        assert "image" not in project.model.config["calibration"]["unimodal_abstain_below"]
+    finally:
+        project.close()
+
+
 def test_limits_and_mistakes_have_clear_messages(loaded, tmp_path):
     project = Project.like(loaded)
     try:
