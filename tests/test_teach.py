@@ -24,6 +24,17 @@ TEXTS = {"circle": ["a round ring", "a circle drawn in pen"], "triangle": ["thre
 NONE_TEXTS = ["hello there", "what a lovely day", "my name is anna", "good morning"]
 
 
+def shapes_project(loaded, folder: Path, per_class: int) -> Project:
+    """A project with the classes circle and triangle, ``per_class`` examples each (a drawing and a text)."""
+    project = Project.like(loaded)
+    for shape, texts in TEXTS.items():
+        project.add_class(shape)
+        for seed in range(per_class):
+            project.add_example(shape, image=str(shape_picture(folder / f"{shape}{seed}.png", shape, seed)),
+                                text=texts[seed % 2])
+    return project
+
+
 @pytest.fixture(scope="module")
 def loaded():
     return fusion.load_model(device="cpu")
@@ -33,12 +44,7 @@ def loaded():
 def taught(loaded, tmp_path_factory):
     """Circle and triangle, 4 examples each (a drawing and a description), trained -> (project, its zip)."""
     folder = tmp_path_factory.mktemp("shapes")
-    project = Project.like(loaded)
-    for shape, texts in TEXTS.items():
-        project.add_class(shape)
-        for seed in range(4):
-            project.add_example(shape, image=str(shape_picture(folder / f"{shape}{seed}.png", shape, seed)),
-                                text=texts[seed % 2])
+    project = shapes_project(loaded, folder, 4)
     project.train()
     yield project, project.save_zip(folder / "shapes.zip")
     project.close()
@@ -61,13 +67,8 @@ def test_training_reports_every_subset_and_each_class_weights(taught):
 def test_examples_of_none_teach_the_model_to_say_so(loaded, tmp_path):
     """Blank paper and small talk taught as "none of these": new ones get no class, new shapes theirs, with
     thresholds calibrated on the held-out folds; the zip keeps them as negatives (empty labels)."""
-    project = Project.like(loaded)
+    project = shapes_project(loaded, tmp_path, 4)
     try:
-        for shape, texts in TEXTS.items():
-            project.add_class(shape)
-            for seed in range(4):
-                project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)),
-                                    text=texts[seed % 2])
         for seed, text in enumerate(NONE_TEXTS):
             project.add_example(None, image=str(shape_picture(tmp_path / f"blank{seed}.png", "blank", seed)),
                                 text=text)
@@ -131,13 +132,8 @@ def test_a_project_zip_restores_classes_examples_and_model(taught, loaded):
 def test_inputs_no_none_example_had_never_say_none(loaded, tmp_path):
     """None examples typed only: the text gets a threshold, the picture none (its threshold would rest on
     the classes' few pictures alone), so no held-out picture of a class is called none."""
-    project = Project.like(loaded)
+    project = shapes_project(loaded, tmp_path, 3)
     try:
-        for shape, texts in TEXTS.items():
-            project.add_class(shape)
-            for seed in range(3):
-                project.add_example(shape, image=str(shape_picture(tmp_path / f"{shape}{seed}.png", shape, seed)),
-                                    text=texts[seed % 2])
         for text in NONE_TEXTS[:3]:
             project.add_example(None, text=text)
         report = project.train()
