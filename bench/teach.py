@@ -67,18 +67,21 @@ def main() -> None:
         report = project.train(args.strategy, seed=args.seed)
         train_s = time.perf_counter() - started
         test = [Example(-1, row["label"], {m: row[m] for m in ("image", "audio", "text")}) for row in test_rows]
-        scores = validation_score(project.model, project.split(test, list(project.model.modalities)))
+        test_split = project.split(test, list(project.model.modalities))
+        scores = validation_score(project.model, test_split)
         cv = report.cv_accuracy.get("image+audio+text")
-        shares = [abstention_shares([(project.model, project.split(test, list(project.model.modalities)))])
-                  ["positives_given_up"]["image+audio+text"]] if report.abstention else []
-        for name, modality in CHECKS.items() if report.abstention else ():
-            rows = read_manifest(Path(args.checks) / f"{name}.csv")
-            split = project.split([Example(-1, None, {modality: row[modality]}) for row in rows],
-                                  list(project.model.modalities))
-            shares.append(abstention_shares([(project.model, split)])["negatives_abstained"][modality])
+        shares = []  # none without a calibrated abstention (k = 1: no fold to calibrate on): "—"
+        if report.abstention:
+            shares.append(abstention_shares([(project.model, test_split)])["positives_given_up"]["image+audio+text"])
+            for name, modality in CHECKS.items():
+                rows = read_manifest(Path(args.checks) / f"{name}.csv")
+                split = project.split([Example(-1, None, {modality: row[modality]}) for row in rows],
+                                      list(project.model.modalities))
+                shares.append(abstention_shares([(project.model, split)])["negatives_abstained"][modality])
         print(f"| {k} | {len(project.examples)} | {encode_s:.1f} | {train_s:.1f} | {scores['image+audio+text']:.3f} | "
               f"{scores['image']:.3f} | {scores['audio']:.3f} | {scores['text']:.3f} | "
-              f"{'—' if cv is None else f'{cv:.3f}'} |" + "".join(f" {share:.1%} |" for share in shares))
+              f"{'—' if cv is None else f'{cv:.3f}'} |" + "".join(f" {share:.1%} |" for share in shares)
+              + " — |" * (len(abstaining) - len(shares)))
         print(f"RESULT k={k} train_s={train_s:.1f} acc={scores['image+audio+text']:.4f} "
               f"acc_image={scores['image']:.4f} acc_audio={scores['audio']:.4f} acc_text={scores['text']:.4f}",
               flush=True)

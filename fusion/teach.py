@@ -275,19 +275,11 @@ class Project:
             notes.append(f"Saying “{NONE}” is calibrated on held-out examples: add at least 2 examples of "
                          f"every class and of “{NONE}”.")
             return None
-        by_subset, alone = {}, {}
-        for model, split in held_out:
-            fused, unimodal = subset_outputs(model, split)
-            for pooled, outputs in ((by_subset, fused), (alone, unimodal)):
-                for key, pair in outputs.items():
-                    pooled.setdefault(key, []).append(pair)
         # Only where held-out none examples were seen: elsewhere a threshold would rest on the classes'
         # few examples alone and give up their least sure one.
-        joined = []
-        for pooled in (by_subset, alone):
-            merged = {key: tuple(map(torch.cat, zip(*pairs))) for key, pairs in pooled.items()}
-            joined.append({key: pair for key, pair in merged.items() if bool((pair[1] == NEGATIVE).any())})
-        calibration = abstention_thresholds(*joined)
+        seen = [{key: pair for key, pair in outputs.items() if bool((pair[1] == NEGATIVE).any())}
+                for outputs in subset_outputs(held_out)]
+        calibration = abstention_thresholds(*seen)
         for model in [self.model, *(fold_model for fold_model, _ in held_out)]:
             model.set_calibration(calibration)
         return abstention_shares(held_out)

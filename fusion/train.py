@@ -239,14 +239,17 @@ def subset_passes(model: FusionModel, split: SplitFeatures, batch: int = 256):
             yield subset, model(tokens), y
 
 
-def subset_outputs(model: FusionModel, split: SplitFeatures):
-    """``subset_passes`` gathered -> ({"image+text": (fused logits (N_s, C), labels (N_s,))},
-    {modality: (its unimodal max probability, label) of the rows given that modality alone})."""
+def subset_outputs(held_out: list[tuple[FusionModel, SplitFeatures]]):
+    """``subset_passes`` of (model, split) pairs (e.g. one per cross-validation fold), gathered ->
+    ({"image+text": (fused logits (N_s, C), labels (N_s,))}, {modality: (its unimodal max probability,
+    label) of the rows given that modality alone})."""
     fused, alone = {}, {}
-    for subset, out, y in subset_passes(model, split):
-        fused.setdefault("+".join(subset), []).append((out.logits, y))
-        if len(subset) == 1:
-            alone.setdefault(subset[0], []).append((out.unimodal_logits[subset[0]].softmax(-1).max(-1).values, y))
+    for model, split in held_out:
+        for subset, out, y in subset_passes(model, split):
+            fused.setdefault("+".join(subset), []).append((out.logits, y))
+            if len(subset) == 1:
+                alone.setdefault(subset[0], []).append((out.unimodal_logits[subset[0]].softmax(-1).max(-1).values,
+                                                        y))
     joined = {key: tuple(map(torch.cat, zip(*parts))) for key, parts in fused.items()}
     return joined, {m: tuple(map(torch.cat, zip(*parts))) for m, parts in alone.items()}
 
@@ -291,7 +294,7 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
     model (both thresholds together, ``abstention_shares``) are reported.
     """
     model.set_calibration({})
-    by_subset, alone = subset_outputs(model, split)
+    by_subset, alone = subset_outputs([(model, split)])
     logits, labels = (torch.cat(parts) for parts in zip(*by_subset.values()))
     positive = labels >= 0
     temperatures = torch.exp(torch.linspace(math.log(0.25), math.log(8.0), 200))
