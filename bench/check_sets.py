@@ -1,5 +1,6 @@
 """The model card's *Real world* figures beyond ``evaluate``: per-source accuracy on the handwriting check
-set, and how well other out-of-distribution scores would separate the OOD check sets.
+set, how well other out-of-distribution scores would separate the OOD check sets, what the OOD target would
+cost in real digits, and temperatures per input alone.
 
     python bench/check_sets.py [--model assets/models/digits-attention] [--digits data/digits]
                                [--checks data/checks]
@@ -12,6 +13,12 @@ set, and how well other out-of-distribution scores would separate the OOD check 
    (log-sum-exp of the logits), the largest logit, and the Mahalanobis distance of the frozen encoder's
    mean-pooled tokens to the nearest class mean of the training split (shared covariance, shrunk;
    Lee et al. 2018), absolute and relative to one Gaussian of all training positives (Ren et al. 2021).
+3. The price of the issue's target (95 % of each OOD check set abstained on), one input alone, by the
+   fused top probability: the threshold that reaches it on the check set itself (only to see its cost)
+   against the calibrated one, and the real digits each gives up (test split; image: also handwriting).
+4. A temperature per input alone (fitted on the validation positives, as ``train.calibrate`` fits the
+   pooled one) against the pooled one: the expected calibration error of the top class on the test
+   split's positives and, for the image, on the handwriting set (abstentions not counted).
 
 Every feature comes from the feature caches beside the manifests (``python -m fusion data digits`` and
 ``data checks`` build them; the first run encodes what the cache lacks).
@@ -31,6 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fusion.calibration import reliability  # noqa: E402
 from fusion.data.manifest import read_manifest  # noqa: E402
 from fusion.features import FeatureCache  # noqa: E402
 from fusion.pipeline import load_model  # noqa: E402
@@ -116,6 +124,40 @@ def ood_scores(loaded, digits: Path, checks: Path) -> None:
             print(f"| {m} | {name} | {np.mean(test < threshold):.1%} | {np.mean(score(sets['ood']) < threshold):.1%} |")
 
 
+def target_price_and_temperature(loaded, digits: Path, checks: Path) -> None:
+    model = loaded.fusion
+    price, temperature = [], []
+    for m in model.modalities:
+        sets = {name: alone(loaded, path, m) for name, path in
+                (("val", digits / "val.csv"), ("test", digits / "test.csv"), ("ood", checks / f"ood_{m}.csv"))
+                + ((("handwriting", checks / "handwriting.csv"),) if m == "image" else ())}
+        real = {name: d for name, d in sets.items() if name in ("test", "handwriting")}
+        for name, d in real.items():  # the positives only
+            keep = d["labels"] >= 0
+            real[name] = {"logits": d["logits"][keep], "labels": d["labels"][keep]}
+        ood = sets["ood"]["logits"].softmax(-1).max(-1).values
+        for rule, threshold in (("calibrated", model.abstain_below([m])), ("95 % of OOD", float(ood.quantile(0.95)))):
+            given_up = " / ".join(f"{name} {(d['logits'].softmax(-1).max(-1).values < threshold).float().mean():.1%}"
+                                  for name, d in real.items())
+            price.append(f"| {m} | {rule} | {threshold:.3f} | {(ood < threshold).float().mean():.1%} | {given_up} |")
+        val = sets["val"]
+        positive = val["labels"] >= 0
+        grid = torch.exp(torch.linspace(-1.5, 1.5, 121))
+        nll = [torch.nn.functional.cross_entropy(val["logits"][positive] / t, val["labels"][positive]) for t in grid]
+        own = float(grid[int(torch.stack(nll).argmin())])
+        for name, d in real.items():
+            ece = []
+            for t in (1.0, own):  # the logits are already divided by the pooled temperature
+                confidence, guess = (d["logits"] / t).softmax(-1).max(-1)
+                ece.append(reliability(confidence.numpy(), (guess == d["labels"]).numpy())["ece"])
+            temperature.append(f"| {m} | {name} | {own * float(model.temperature):.3f} | {ece[0]:.1%} | {ece[1]:.1%} |")
+    print("\n| input | threshold | value | OOD abstained on | real digits given up |\n|---|---|---|---|---|")
+    print("\n".join(price))
+    print(f"\n| input | set | own temperature (pooled {float(model.temperature):.3f}) | ECE, pooled | ECE, own |\n"
+          "|---|---|---|---|---|")
+    print("\n".join(temperature))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "assets" / "models" / "digits-attention"))
@@ -126,6 +168,7 @@ def main() -> None:
     loaded = load_model(args.model, device="cpu")
     handwriting_by_source(loaded, Path(args.checks))
     ood_scores(loaded, Path(args.digits), Path(args.checks))
+    target_price_and_temperature(loaded, Path(args.digits), Path(args.checks))
 
 
 if __name__ == "__main__":
