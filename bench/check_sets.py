@@ -42,7 +42,7 @@ from fusion.calibration import reliability  # noqa: E402
 from fusion.data.manifest import read_manifest  # noqa: E402
 from fusion.features import FeatureCache  # noqa: E402
 from fusion.pipeline import load_model  # noqa: E402
-from fusion.train import load_split, make_batch, with_modalities  # noqa: E402
+from fusion.train import fit_temperature, load_split, make_batch, with_modalities  # noqa: E402
 
 QUANTILE = 0.05  # the share of validation positives each score's threshold gives up
 
@@ -124,38 +124,47 @@ def ood_scores(loaded, digits: Path, checks: Path) -> None:
             print(f"| {m} | {name} | {np.mean(test < threshold):.1%} | {np.mean(score(sets['ood']) < threshold):.1%} |")
 
 
-def target_price_and_temperature(loaded, digits: Path, checks: Path) -> None:
-    model = loaded.fusion
-    price, temperature = [], []
-    for m in model.modalities:
-        sets = {name: alone(loaded, path, m) for name, path in
-                (("val", digits / "val.csv"), ("test", digits / "test.csv"), ("ood", checks / f"ood_{m}.csv"))
-                + ((("handwriting", checks / "handwriting.csv"),) if m == "image" else ())}
-        real = {name: d for name, d in sets.items() if name in ("test", "handwriting")}
-        for name, d in real.items():  # the positives only
-            keep = d["labels"] >= 0
-            real[name] = {"logits": d["logits"][keep], "labels": d["labels"][keep]}
-        ood = sets["ood"]["logits"].softmax(-1).max(-1).values
-        for rule, threshold in (("calibrated", model.abstain_below([m])), ("95 % of OOD", float(ood.quantile(0.95)))):
-            given_up = " / ".join(f"{name} {(d['logits'].softmax(-1).max(-1).values < threshold).float().mean():.1%}"
-                                  for name, d in real.items())
-            price.append(f"| {m} | {rule} | {threshold:.3f} | {(ood < threshold).float().mean():.1%} | {given_up} |")
-        val = sets["val"]
-        positive = val["labels"] >= 0
-        grid = torch.exp(torch.linspace(-1.5, 1.5, 121))
-        nll = [torch.nn.functional.cross_entropy(val["logits"][positive] / t, val["labels"][positive]) for t in grid]
-        own = float(grid[int(torch.stack(nll).argmin())])
-        for name, d in real.items():
-            ece = []
-            for t in (1.0, own):  # the logits are already divided by the pooled temperature
-                confidence, guess = (d["logits"] / t).softmax(-1).max(-1)
-                ece.append(reliability(confidence.numpy(), (guess == d["labels"]).numpy())["ece"])
-            temperature.append(f"| {m} | {name} | {own * float(model.temperature):.3f} | {ece[0]:.1%} | {ece[1]:.1%} |")
+def real_and_ood(loaded, digits: Path, checks: Path) -> dict:
+    """Per modality, through it alone: {"val": ``alone`` of validation, "ood": of its OOD check set, "real":
+    {"test": ..., "handwriting" (image only): ...} with their positive rows only}."""
+    sets = {}
+    for m in loaded.fusion.modalities:
+        real = {"test": alone(loaded, digits / "test.csv", m)}
+        if m == "image":
+            real["handwriting"] = alone(loaded, checks / "handwriting.csv", m)
+        real = {name: {"logits": d["logits"][d["labels"] >= 0], "labels": d["labels"][d["labels"] >= 0]}
+                for name, d in real.items()}
+        sets[m] = {"val": alone(loaded, digits / "val.csv", m), "ood": alone(loaded, checks / f"ood_{m}.csv", m),
+                   "real": real}
+    return sets
+
+
+def top_probability(logits: torch.Tensor) -> torch.Tensor:
+    return logits.softmax(-1).max(-1).values
+
+
+def target_price(model, sets: dict) -> None:
     print("\n| input | threshold | value | OOD abstained on | real digits given up |\n|---|---|---|---|---|")
-    print("\n".join(price))
-    print(f"\n| input | set | own temperature (pooled {float(model.temperature):.3f}) | ECE, pooled | ECE, own |\n"
-          "|---|---|---|---|---|")
-    print("\n".join(temperature))
+    for m, s in sets.items():
+        ood = top_probability(s["ood"]["logits"])
+        for rule, threshold in (("calibrated", model.abstain_below([m])), ("95 % of OOD", float(ood.quantile(0.95)))):
+            given_up = " / ".join(f"{name} {(top_probability(d['logits']) < threshold).float().mean():.1%}"
+                                  for name, d in s["real"].items())
+            print(f"| {m} | {rule} | {threshold:.3f} | {(ood < threshold).float().mean():.1%} | {given_up} |")
+
+
+def own_temperatures(model, sets: dict) -> None:
+    pooled = float(model.temperature)  # the logits are already divided by it
+    print(f"\n| input | set | own temperature (pooled {pooled:.3f}) | ECE, pooled | ECE, own |\n|---|---|---|---|---|")
+    for m, s in sets.items():
+        positive = s["val"]["labels"] >= 0
+        own = fit_temperature(s["val"]["logits"][positive] * pooled, s["val"]["labels"][positive])
+        for name, d in s["real"].items():
+            ece = []
+            for t in (pooled, own):
+                confidence, guess = (d["logits"] * pooled / t).softmax(-1).max(-1)
+                ece.append(reliability(confidence.numpy(), (guess == d["labels"]).numpy())["ece"])
+            print(f"| {m} | {name} | {own:.3f} | {ece[0]:.1%} | {ece[1]:.1%} |")
 
 
 def main() -> None:
@@ -168,7 +177,9 @@ def main() -> None:
     loaded = load_model(args.model, device="cpu")
     handwriting_by_source(loaded, Path(args.checks))
     ood_scores(loaded, Path(args.digits), Path(args.checks))
-    target_price_and_temperature(loaded, Path(args.digits), Path(args.checks))
+    sets = real_and_ood(loaded, Path(args.digits), Path(args.checks))
+    target_price(loaded.fusion, sets)
+    own_temperatures(loaded.fusion, sets)
 
 
 if __name__ == "__main__":

@@ -297,9 +297,7 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
     by_subset, alone = subset_outputs([(model, split)])
     logits, labels = (torch.cat(parts) for parts in zip(*by_subset.values()))
     positive = labels >= 0
-    temperatures = torch.exp(torch.linspace(math.log(0.25), math.log(8.0), 200))
-    nll = [F.cross_entropy(logits[positive] / t, labels[positive]) for t in temperatures]
-    temperature = float(temperatures[int(torch.stack(nll).argmin())])
+    temperature = fit_temperature(logits[positive], labels[positive])
     confidence, guess = (logits / temperature).softmax(-1).max(-1)
     correct = guess == labels
     before = logits[positive].softmax(-1).max(-1).values
@@ -312,6 +310,14 @@ def calibrate(model: FusionModel, split: SplitFeatures, negatives: bool) -> dict
     if negatives:
         report |= abstention_shares([(model, split)])
     return {**calibration, "validation": report}
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The temperature in [0.25, 8] that minimises the negative log-likelihood of ``labels`` (N,) under
+    ``logits`` (N, C) divided by it (Guo et al., 2017)."""
+    temperatures = torch.exp(torch.linspace(math.log(0.25), math.log(8.0), 200))
+    nll = [F.cross_entropy(logits / t, labels) for t in temperatures]
+    return float(temperatures[int(torch.stack(nll).argmin())])
 
 
 def abstention_thresholds(by_subset: dict, alone: dict, temperature: float = 1.0) -> dict:
