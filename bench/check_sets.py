@@ -85,8 +85,28 @@ def mahalanobis(train: dict, classes: int):
     return score
 
 
-def handwriting_by_source(loaded, checks: Path) -> None:
-    data = alone(loaded, checks / "handwriting.csv", "image")
+def alone_sets(loaded, digits: Path, checks: Path) -> dict:
+    """``alone`` of every split and check set, once, per modality -> {modality: {"train", "val", "test",
+    "ood", and for the image "handwriting": ``alone``'s dict}}."""
+    sets = {}
+    for m in loaded.fusion.modalities:
+        paths = {"train": digits / "train.csv", "val": digits / "val.csv", "test": digits / "test.csv",
+                 "ood": checks / f"ood_{m}.csv"} | ({"handwriting": checks / "handwriting.csv"} if m == "image" else {})
+        sets[m] = {name: alone(loaded, path, m) for name, path in paths.items()}
+    return sets
+
+
+def top_probability(logits: torch.Tensor) -> torch.Tensor:
+    return logits.softmax(-1).max(-1).values
+
+
+def positives(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """``alone``'s logits and labels of the rows of a class only."""
+    keep = data["labels"] >= 0
+    return data["logits"][keep], data["labels"][keep]
+
+
+def handwriting_by_source(loaded, data: dict, checks: Path) -> None:
     with (checks / "handwriting_sources.csv").open(encoding="utf-8") as f:
         sources = list(csv.DictReader(f))
     pred = data["logits"].argmax(-1)
@@ -105,14 +125,11 @@ def handwriting_by_source(loaded, checks: Path) -> None:
           ", ".join(f"{t}->{p} ({k})" for (t, p), k in confused.most_common(6)), "\n")
 
 
-def ood_scores(loaded, digits: Path, checks: Path) -> None:
+def ood_scores(loaded, by_modality: dict) -> None:
     print("| input | score | test positives below (given up) | OOD abstained on |\n|---|---|---|---|")
-    for m in loaded.fusion.modalities:
-        sets = {name: alone(loaded, path, m) for name, path in
-                (("train", digits / "train.csv"), ("val", digits / "val.csv"), ("test", digits / "test.csv"),
-                 ("ood", checks / f"ood_{m}.csv"))}
+    for m, sets in by_modality.items():
         maha = mahalanobis(sets["train"], len(loaded.labels))
-        scores = {"top probability (used)": lambda d: d["logits"].softmax(-1).max(-1).values.numpy(),
+        scores = {"top probability (used)": lambda d: top_probability(d["logits"]).numpy(),
                   "energy": lambda d: d["logits"].logsumexp(-1).numpy(),
                   "largest logit": lambda d: d["logits"].max(-1).values.numpy(),
                   "Mahalanobis": lambda d, maha=maha: maha(d["pooled"], False),
@@ -124,23 +141,7 @@ def ood_scores(loaded, digits: Path, checks: Path) -> None:
             print(f"| {m} | {name} | {np.mean(test < threshold):.1%} | {np.mean(score(sets['ood']) < threshold):.1%} |")
 
 
-def real_and_ood(loaded, digits: Path, checks: Path) -> dict:
-    """Per modality, through it alone: {"val": ``alone`` of validation, "ood": of its OOD check set, "real":
-    {"test": ..., "handwriting" (image only): ...} with their positive rows only}."""
-    sets = {}
-    for m in loaded.fusion.modalities:
-        real = {"test": alone(loaded, digits / "test.csv", m)}
-        if m == "image":
-            real["handwriting"] = alone(loaded, checks / "handwriting.csv", m)
-        real = {name: {"logits": d["logits"][d["labels"] >= 0], "labels": d["labels"][d["labels"] >= 0]}
-                for name, d in real.items()}
-        sets[m] = {"val": alone(loaded, digits / "val.csv", m), "ood": alone(loaded, checks / f"ood_{m}.csv", m),
-                   "real": real}
-    return sets
-
-
-def top_probability(logits: torch.Tensor) -> torch.Tensor:
-    return logits.softmax(-1).max(-1).values
+REAL = ("test", "handwriting")  # the sets of real digits, where a modality has them
 
 
 def target_price(model, sets: dict) -> None:
@@ -148,8 +149,8 @@ def target_price(model, sets: dict) -> None:
     for m, s in sets.items():
         ood = top_probability(s["ood"]["logits"])
         for rule, threshold in (("calibrated", model.abstain_below([m])), ("95 % of OOD", float(ood.quantile(0.95)))):
-            given_up = " / ".join(f"{name} {(top_probability(d['logits']) < threshold).float().mean():.1%}"
-                                  for name, d in s["real"].items())
+            given_up = " / ".join(f"{name} {(top_probability(positives(s[name])[0]) < threshold).float().mean():.1%}"
+                                  for name in REAL if name in s)
             print(f"| {m} | {rule} | {threshold:.3f} | {(ood < threshold).float().mean():.1%} | {given_up} |")
 
 
@@ -157,13 +158,14 @@ def own_temperatures(model, sets: dict) -> None:
     pooled = float(model.temperature)  # the logits are already divided by it
     print(f"\n| input | set | own temperature (pooled {pooled:.3f}) | ECE, pooled | ECE, own |\n|---|---|---|---|---|")
     for m, s in sets.items():
-        positive = s["val"]["labels"] >= 0
-        own = fit_temperature(s["val"]["logits"][positive] * pooled, s["val"]["labels"][positive])
-        for name, d in s["real"].items():
+        logits, labels = positives(s["val"])
+        own = fit_temperature(logits * pooled, labels)
+        for name in (name for name in REAL if name in s):
+            logits, labels = positives(s[name])
             ece = []
             for t in (pooled, own):
-                confidence, guess = (d["logits"] * pooled / t).softmax(-1).max(-1)
-                ece.append(reliability(confidence.numpy(), (guess == d["labels"]).numpy())["ece"])
+                confidence, guess = (logits * pooled / t).softmax(-1).max(-1)
+                ece.append(reliability(confidence.numpy(), (guess == labels).numpy())["ece"])
             print(f"| {m} | {name} | {own:.3f} | {ece[0]:.1%} | {ece[1]:.1%} |")
 
 
@@ -175,9 +177,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model, device="cpu")
-    handwriting_by_source(loaded, Path(args.checks))
-    ood_scores(loaded, Path(args.digits), Path(args.checks))
-    sets = real_and_ood(loaded, Path(args.digits), Path(args.checks))
+    sets = alone_sets(loaded, Path(args.digits), Path(args.checks))
+    handwriting_by_source(loaded, sets["image"]["handwriting"], Path(args.checks))
+    ood_scores(loaded, sets)
     target_price(loaded.fusion, sets)
     own_temperatures(loaded.fusion, sets)
 
