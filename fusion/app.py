@@ -19,6 +19,7 @@ import argparse
 import functools
 import logging
 import os
+import signal
 from html import escape
 from pathlib import Path
 
@@ -28,14 +29,13 @@ from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .errors import UserError
 from .inputs import MAX_FILE_BYTES
-from .pipeline import ASSETS_DIR, MODELS_DIR
-from .serving import FusionService, shipped_models
-from .teach import MAX_TRAIN_SECONDS, NONE
+from .pipeline import MODELS_DIR
+from .serving import EXAMPLES_DIR, FusionService, GuardedBlocks, shipped_models
+from .teach import MAX_RESTORE_SECONDS, MAX_TRAIN_SECONDS, NONE
 from .teach_page import HELP as TEACH_HELP
 from .teach_page import IDLE_SECONDS, TeachPage, delete_project
 from .views import CSS as VIEWS_CSS
 
-EXAMPLES_DIR = ASSETS_DIR / "examples"
 API_INPUTS = ("image", "audio", "text")  # FusionService.predict_digit's arguments
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
@@ -150,14 +150,17 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
     push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
                api_visibility="private")
     upload.upload(page.upload, [project, upload, version], [project, label, fuse_strategy, version],
-                  **private)
+                  time_limit=MAX_RESTORE_SECONDS + 30, **private)
 
 
 def build_demo(service: FusionService) -> gr.Blocks:
     strategies = list(service.models)
     on_gpu = service.device.type == "cuda"
-    with gr.Blocks(title="Fusion Lens", delete_cache=(600, 900), analytics_enabled=False,
-                   fill_width=True) as demo:
+    # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up
+    # (delete_cache) empties while the page still shows them.
+    gr.set_static_paths([EXAMPLES_DIR])
+    with GuardedBlocks(title="Fusion Lens", delete_cache=(600, 900), analytics_enabled=False,
+                       fill_width=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Fuse"):
             with gr.Row(equal_height=False):
@@ -247,7 +250,7 @@ def build_demo(service: FusionService) -> gr.Blocks:
                 live_cam.stream(gpu(service.live), [strategy, *live_values, project],
                                 [live_label, live_info, live_counted], stream_every=0.125, time_limit=300,
                                 concurrency_limit=4, concurrency_id="live", show_progress="hidden",
-                                api_visibility="private")
+                                preprocess=False, api_visibility="private")
             # Gradio delivers None if Fuse is pressed before a recording finished uploading: keep it disabled.
             for recorder in recorders:
                 recorder.start_recording(lambda: gr.Button(interactive=False), None, fuse, queue=False,
@@ -313,6 +316,16 @@ def main() -> None:
     demo = build_demo(service)
     on_gpu = service.device.type == "cuda"
     demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)
-    # mcp_server: /predict is also an MCP tool (described by FusionService.predict_digit's docstring).
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_BYTES,
-                theme=THEME, css=CSS, show_error=False, mcp_server=True)
+    # A stop request (a Space restarting, `kill`) closes the server as Ctrl+C does, so the sessions' files go.
+    signal.signal(signal.SIGTERM, stop_serving)
+    try:
+        # mcp_server: /predict is also an MCP tool (described by FusionService.predict_digit's docstring).
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_BYTES,
+                    theme=THEME, css=CSS, show_error=False, mcp_server=True)
+    finally:
+        service.close()
+
+
+def stop_serving(signum, frame):
+    """SIGTERM: Gradio's launch stops serving on a KeyboardInterrupt in the main thread."""
+    raise KeyboardInterrupt

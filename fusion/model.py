@@ -29,8 +29,9 @@ from .strategies.layers import ModalityProjection, classifier, pool_frames
 FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-MAX_WIDTH = 2048  # d_model; encoder widths up to 4x: a config cannot ask for gigabytes of weights
+MAX_WIDTH = 2048  # d_model; encoder widths up to 4x (the whole model is bounded by MAX_PARAMETERS)
 MAX_LABELS = 10_000
+MAX_PARAMETERS = 20_000_000  # ~80 MB of float32, about ten times the shipped models
 MAX_ALIASES = 1_000  # other words in text_aliases, each at most MAX_ALIAS_CHARS long
 MAX_ALIAS_CHARS = 100
 
@@ -276,6 +277,11 @@ class FusionModel(nn.Module):
         if not weights.is_file():
             raise CheckpointError(f"config field 'weights': {weights} does not exist.")
         try:
+            with torch.device("meta"):  # shapes only: the size is known before any memory is allocated
+                parameters = sum(p.numel() for p in cls(config).parameters())
+            if parameters > MAX_PARAMETERS:
+                raise CheckpointError(f"config fields 'd_model' / 'strategy_config' / 'labels' / 'encoder_dims' ask "
+                                      f"for {parameters:,} weights; at most {MAX_PARAMETERS:,} are loaded.")
             model = cls(config)
         except CheckpointError:
             raise

@@ -9,22 +9,30 @@ shown as a short apology, never as a traceback. Every request writes one JSON lo
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from gradio.context import LocalContext
+from PIL import Image
 
 from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
-from .errors import InputError
+from .errors import InputError, UserError
 from .inputs import decode_inputs, present_inputs
 from .live import LiveSession
 from .pipeline import (
+    ASSETS_DIR,
     DEFAULT_MODEL,
     DEFAULT_STRATEGY,
     MODELS_DIR,
@@ -38,7 +46,9 @@ from .report import zip_report
 from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
+NOT_UPLOADED = "That file was not uploaded to this page, or it has expired: please upload it again."
 APOLOGY = "Sorry, something went wrong on the server with that input. Please try again or try another one."
+EXAMPLES_DIR = ASSETS_DIR / "examples"
 REPORTS_KEPT_S = 600
 TAUGHT = "your model"  # the strategy of a session's model from the Teach tab
 CLEARED = (None, "", "", "", "", "")  # every output of ``fuse`` emptied
@@ -70,17 +80,81 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> dict[str, Path]:
     return {s: found[s] for s in sorted(found, key=lambda s: order.index(s) if s in order else len(order))}
 
 
-def upload_path(value) -> str | None:
-    """An upload as an event receives it unprocessed (Gradio's FileData dict) or a plain path -> its path."""
+class GuardedBlocks(gr.Blocks):
+    """``gr.Blocks`` whose refusal of a request's payload before any handler runs (a FileData naming a file
+    the client did not upload, a value that is not a file at all, too few values) is one plain message, the
+    same ``NOT_UPLOADED`` the handlers give for a file, and leaves nothing of the request in the log
+    (Gradio's own errors quote the values and print their traceback)."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as error:
+            log.info(json.dumps({"event": "refused", "reason": type(error).__name__}))
+            message = NOT_UPLOADED if uses_files(block_fn) else "This request does not fit the event."
+            raise gr.Error(message, print_exception=False) from None
+
+
+def uses_files(block_fn) -> bool:
+    """Whether an event takes a file input (an image, a recording, a file)."""
+    return any(isinstance(block, (gr.Image, gr.Audio, gr.File, gr.UploadButton)) for block in block_fn.inputs)
+
+
+def upload_path(value):
+    """A file input as an event receives it unprocessed (Gradio's FileData dict, or a path) -> its real path,
+    checked whatever the request carries (events run with preprocessing off, and Gradio checks a FileData's
+    path only when it has a ``meta`` key): a file of the app's examples, or one uploaded to the running app
+    (Gradio's ``upload_file_set``, in its upload folder). Handlers called outside a server (tests, benches)
+    accept any file in Gradio's upload folder. Anything else (a path outside, through a link or "..", a URL,
+    a missing file, not a path at all) gets the same ``NOT_UPLOADED``, so no request learns which server
+    files exist. Values that are not files (a webcam frame as an array) pass unchanged."""
     if isinstance(value, dict):
-        if not value.get("path"):
-            raise InputError("The file did not finish uploading; please try again.")
-        return value["path"]
-    return value
+        value = value.get("path")
+    elif value is not None and not isinstance(value, (str, os.PathLike)):
+        return value
+    running = LocalContext.blocks.get(None)  # the app serving this request
+    try:
+        path = os.fspath(value)
+        real = Path(os.path.realpath(path))
+        uploaded = real.is_relative_to(Path(gr.utils.get_upload_folder()).resolve()) and (
+            running is None or path in running.upload_file_set or str(real) in running.upload_file_set)
+        allowed = os.path.isabs(path) and (uploaded or real.is_relative_to(EXAMPLES_DIR.resolve())) and real.is_file()
+    except (TypeError, ValueError, OSError):  # None, a NUL byte, a name too long for the system
+        allowed = False
+    if not allowed:
+        raise InputError(NOT_UPLOADED)
+    return str(real)
+
+
+def streamed_frame(value):
+    """A Live-tab webcam frame as the page streams it (a FileData whose url is a data: URL of the picture) ->
+    an RGB array; any other value is taken as a file (``upload_path``)."""
+    url = value.get("url") if isinstance(value, dict) else None
+    if not (isinstance(url, str) and url.startswith("data:image/") and "," in url):
+        return upload_path(value)
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1], validate=True))) as frame:
+            return np.asarray(frame.convert("RGB"))
+    except (ValueError, OSError, Image.DecompressionBombError):
+        raise InputError("Could not read the webcam frame.") from None
+
+
+def forget_served(folder: Path) -> None:
+    """Delete Gradio's cached copies of the files under ``folder`` (each in the upload folder under the keyed
+    hash of its content), so that what a session was shown goes with the session."""
+    cache = Path(gr.utils.get_upload_folder())
+    for file in (f for f in folder.rglob("*") if f.is_file()):
+        try:
+            shutil.rmtree(cache / gr.processing_utils.hash_file(file), ignore_errors=True)
+        except OSError:  # removed meanwhile
+            continue
 
 
 def with_paths(given: dict) -> dict:
-    """``FusionService.present``'s dict with every upload (a modality whose inputs are files) as its path."""
+    """``FusionService.present``'s dict with every upload (a modality whose inputs are files) as its checked
+    path (``upload_path``)."""
     return {m: upload_path(v) if registry.modality(m).files else v for m, v in given.items()}
 
 
@@ -98,16 +172,18 @@ def shown_label(p: Prediction):
 def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
     """Run one request's work -> (result or None, outcome), logging it; failures never escape as a trace.
 
-    A user's mistake (InputError) is shown as is through ``warn``; anything else is logged here and shown
-    as an apology, so the server keeps serving whatever happens. ``warn=gr.Error`` raises instead (the API).
+    A user's mistake (a ``UserError``: an input, a manifest, a checkpoint, the hub) is shown as is through
+    ``warn``; anything else is logged here, by its type and stack only (its message may quote what the user
+    sent), and shown as an apology, so the server keeps serving whatever happens. ``warn=gr.Error`` raises
+    instead (the API).
     """
     started = time.perf_counter()
     try:
         result, outcome, message = fn(), "ok", None
-    except InputError as error:
+    except UserError as error:
         result, outcome, message = None, "input_error", str(error)
-    except Exception:
-        log.exception("%s failed", kind)
+    except Exception as error:
+        log.error("%s failed: %s\n%s", kind, type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
         result, outcome, message = None, "error", APOLOGY
     log_request(kind, strategy, given, outcome, started)
     if message is not None:
@@ -131,7 +207,18 @@ class FusionService:
         self.live_sessions: dict[str, LiveSession] = {}
         # The page's inputs: the default model's modalities that have a widget, in the model's order.
         self.modalities = tuple(m for m in self.models[self.default].fusion.modalities if registry.modality(m).widget)
-        self.reports = tempfile.TemporaryDirectory(prefix="fusion-lens-reports-")  # removed with the service
+        # Every file the server writes for a session (Teach projects, reports) lies under one folder, removed
+        # by ``close`` when the server stops, whatever happened in the sessions.
+        self.scratch = tempfile.TemporaryDirectory(prefix="fusion-lens-")
+        self.reports = Path(self.scratch.name) / "reports"
+        self.projects = Path(self.scratch.name) / "teach"
+        self.reports.mkdir()
+        self.projects.mkdir()
+
+    def close(self) -> None:
+        """Remove every session's files (and Gradio's copies of them)."""
+        forget_served(Path(self.scratch.name))
+        self.scratch.cleanup()
 
     @property
     def device(self):
@@ -210,8 +297,10 @@ class FusionService:
         values, project = dict(zip(self.modalities, args[:n])), args[n]
         session = self.live_sessions.setdefault(request.session_hash, LiveSession())  # atomic: one per session
         problems = []
-        p, _ = attempt("live", strategy, sorted(self.present(values)),
-                       lambda: session.update(self.model_for(strategy, project), **values), warn=problems.append)
+        given = self.present(values)
+        p, _ = attempt("live", strategy, sorted(given), lambda: session.update(
+            self.model_for(strategy, project), **with_paths({**given, "image": streamed_frame(given["image"])}
+                                                            if "image" in given else given)), warn=problems.append)
         if p is None:
             return None, problems[0], ""
         encoded = ", ".join(f"{m} {p.timings_ms[m]:.0f} ms" for m in p.modalities if m in p.timings_ms)
@@ -234,10 +323,11 @@ class FusionService:
                                                                            project))
         if p is None:
             return gr.update(value=None, visible=False)
-        for old in Path(self.reports.name).iterdir():  # the page has fetched a report within minutes
+        for old in self.reports.iterdir():  # the page has fetched a report within minutes
             if time.time() - old.stat().st_mtime > REPORTS_KEPT_S:
+                forget_served(old)
                 shutil.rmtree(old, ignore_errors=True)
-        return gr.update(value=str(zip_report(p, tempfile.mkdtemp(dir=self.reports.name))), visible=True)
+        return gr.update(value=str(zip_report(p, tempfile.mkdtemp(dir=self.reports))), visible=True)
 
     def fuse_example(self, *values):
         """Clicking an example (a value per modality): the default strategy, every input used, none corrupted."""

@@ -20,6 +20,7 @@ card), ``examples/`` and ``manifest.csv`` in the CLI's manifest format, so ``pyt
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -41,6 +42,8 @@ MIN_CLASSES, MAX_CLASSES = 2, 10
 MAX_EXAMPLES_PER_CLASS = 40
 MAX_TRAIN_SECONDS = 90
 MAX_NAME_CHARS = 40
+MAX_PROJECT_BYTES = 200 * 2**20  # a session's examples, their tokens and downloads together, on the server's disk
+MAX_RESTORE_SECONDS = 180  # encoding a project zip's examples; its row counts are checked before any is encoded
 NONE = "none of these"  # the examples of no class, as the page lists them (not a class name)
 # Few examples: a narrow, strongly regularised head, trained for a fixed number of steps (no examples
 # to spare for validation).
@@ -81,9 +84,10 @@ class TeachReport:
 class Project:
     """One person's taught task. ``encoders``: the frozen encoders to use ({modality: Encoder}, shared)."""
 
-    def __init__(self, encoders: dict, specs: dict, dims: dict, image_positions: int = 0, folder=None):
+    def __init__(self, encoders: dict, specs: dict, dims: dict, image_positions: int = 0, parent=None):
+        """parent: the folder to make the project's own folder in (default: the system's temporary folder)."""
         self.encoders, self.specs, self.dims, self.image_positions = encoders, specs, dims, image_positions
-        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="fusion-teach-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="fusion-teach-", dir=parent))
         (self.folder / "examples").mkdir(parents=True, exist_ok=True)
         self.cache = FeatureCache(self.folder / ".features", encoders)
         self.classes: list[str] = []
@@ -93,11 +97,12 @@ class Project:
         self.next_id = 0
 
     @classmethod
-    def like(cls, loaded, folder=None) -> Project:
-        """A new project with the encoders of a ``LoadedModel`` (the shipped model's, already in memory)."""
+    def like(cls, loaded, parent=None) -> Project:
+        """A new project with the encoders of a ``LoadedModel`` (the shipped model's, already in memory), in a
+        folder of its own under ``parent``."""
         config = loaded.fusion.config
         return cls(loaded.encoders, config["encoders"], config["encoder_dims"], config.get("image_positions", 0),
-                   folder)
+                   parent)
 
     # ------------------------------------------------------------ classes and examples
 
@@ -139,6 +144,11 @@ class Project:
         given = {m: v for m, v in present_inputs(values).items() if m in self.encoders}
         if not given:
             raise InputError("An example needs at least one input: a picture, a recording or a text.")
+        incoming = sum(Path(v).stat().st_size for m, v in given.items() if registry.modality(m).files
+                       and isinstance(v, (str, os.PathLike)) and Path(v).is_file())
+        if self.disk_bytes() + incoming > MAX_PROJECT_BYTES:
+            raise InputError(f"This project already holds {self.disk_bytes() / 2**20:.0f} MB, close to the "
+                             f"{MAX_PROJECT_BYTES // 2**20} MB a session may keep: remove some examples first.")
         _, notes = decode_inputs(self.encoders, **given)  # refuses what a prediction would refuse
         example = Example(self.next_id, label, {})
         for m, value in given.items():
@@ -160,6 +170,10 @@ class Project:
                 if registry.modality(m).files:
                     Path(value).unlink(missing_ok=True)
         self.examples = [e for e in self.examples if e.id != example_id]
+
+    def disk_bytes(self) -> int:
+        """What the project's folder holds now: examples, their cached tokens, downloads."""
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
 
     def modalities(self) -> list[str]:
         return [m for m in registry.names() if any(m in e.inputs for e in self.examples)]
@@ -332,30 +346,66 @@ class Project:
         return path
 
     @classmethod
-    def from_zip(cls, path: str | Path, loaded) -> tuple[Project, list[str]]:
-        """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded -> (project, notes)."""
+    def from_zip(cls, path: str | Path, loaded, parent=None) -> tuple[Project, list[str]]:
+        """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded -> (project, notes).
+
+        Its manifest's files must lie inside the zip, its classes and examples within the limits (checked
+        before anything is encoded) and its model's config within ``fusion.model``'s bounds (checked before
+        the model is built). Nothing is left on disk when it is refused."""
         from .model import FusionModel
 
-        project = cls.like(loaded)
-        unpacked = project.folder / "upload"
-        rows = read_manifest_or_zip(path, unpacked)
-        notes = []
-        for row in rows:
-            if row["label"] is not None and row["label"] not in project.classes:
-                project.add_class(row["label"])
-            project.add_example(row["label"], **{m: row[m] for m in registry.names() if row.get(m)})
-        if (unpacked / "model" / "config.json").is_file():
-            model = FusionModel.from_pretrained(unpacked / "model")
-            if model.labels == project.classes:
-                project.model = model.eval()
-            else:
-                notes.append("The zip's model was trained on other classes than its examples: train again.")
-        shutil.rmtree(unpacked, ignore_errors=True)
+        project = cls.like(loaded, parent)
+        try:
+            unpacked = project.folder / "upload"
+            rows = read_manifest_or_zip(path, unpacked)
+            check_counts(rows, Path(path).name)
+            deadline = time.monotonic() + MAX_RESTORE_SECONDS
+            for row in rows:
+                if time.monotonic() > deadline:
+                    raise InputError(f"Restoring {Path(path).name} took over {MAX_RESTORE_SECONDS} s: upload a "
+                                     "project with fewer or shorter examples.")
+                if row["label"] is not None and row["label"] not in project.classes:
+                    project.add_class(row["label"])
+                project.add_example(row["label"], **{m: row[m] for m in registry.names() if row.get(m)})
+            notes = []
+            if (unpacked / "model" / "config.json").is_file():
+                model = FusionModel.from_pretrained(unpacked / "model")
+                mismatch = model_mismatch(model.config, project)
+                if mismatch is None:
+                    project.model = model.eval()
+                else:
+                    notes.append(f"The zip's model was not used: {mismatch} Train again.")
+            shutil.rmtree(unpacked, ignore_errors=True)
+        except BaseException:
+            project.close()
+            raise
         return project, notes
 
     def close(self) -> None:
         """Delete the project's files (its examples, cache and uploads)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def check_counts(rows: list[dict], name: str) -> None:
+    """A project zip's manifest rows within the Teach limits, before any example is encoded."""
+    labels = [row["label"] for row in rows]
+    classes = {label for label in labels if label is not None}
+    if len(classes) > MAX_CLASSES:
+        raise InputError(f"{name} has {len(classes)} classes; at most {MAX_CLASSES} can be taught.")
+    for label in [*classes, None]:
+        if labels.count(label) > MAX_EXAMPLES_PER_CLASS:
+            raise InputError(f"{name} has {labels.count(label)} examples of {label or NONE!r}; a class can have at "
+                             f"most {MAX_EXAMPLES_PER_CLASS}.")
+
+
+def model_mismatch(config: dict, project: Project) -> str | None:
+    """Why a zip's model cannot serve its project's examples with the served encoders (None: it can)."""
+    if config["labels"] != project.classes:
+        return "it was trained on other classes than the zip's examples."
+    dims = {m: project.dims[m] for m in config["encoder_dims"] if m in project.dims}
+    if config["encoder_dims"] != dims:
+        return (f"it reads encoder widths {config['encoder_dims']}, the served encoders give {dims}.")
+    return None
 
 
 def plot_weights(report: TeachReport, classes: list[str]):

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from .errors import InputError
-from .serving import TAUGHT, attempt, upload_path, with_paths
+from .serving import TAUGHT, attempt, forget_served, upload_path, with_paths
 from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, NONE, Project, plot_weights
 
 IDLE_SECONDS = 3600
@@ -36,7 +36,9 @@ def taught_label(choice: str | None) -> str | None:
 
 
 def delete_project(project: Project | None) -> None:
+    """A session's project goes: its folder and Gradio's copies of the files it was shown."""
     if project is not None:
+        forget_served(project.folder)
         project.close()
 
 
@@ -73,7 +75,7 @@ class TeachPage:
     def project(self, project: Project | None, request: gr.Request | None) -> Project:
         """The session's project, made on its first use."""
         if project is None:
-            project = Project.like(self.service.models[self.service.default])
+            project = Project.like(self.service.models[self.service.default], self.service.projects)
             self.remember(project, request)
         return project
 
@@ -108,9 +110,9 @@ class TeachPage:
         """One example from the inputs (a value per modality of ``service.modalities``, any of them given)
         -> (project, version, the inputs cleared)."""
         project = self.project(project, request)
-        given = with_paths(self.service.present(dict(zip(self.service.modalities, values))))
+        given = self.service.present(dict(zip(self.service.modalities, values)))
         added, _ = attempt("teach_example", "teach", sorted(given),
-                           lambda: project.add_example(taught_label(label), **given))
+                           lambda: project.add_example(taught_label(label), **with_paths(given)))
         if added is None:
             return project, version, *[gr.update()] * len(values)
         for note in added[1]:
@@ -122,7 +124,9 @@ class TeachPage:
         project = self.project(project, request)
         added = 0
         for value in files or []:
-            path = Path(upload_path(value))
+            path, _ = attempt("teach_files", "teach", [], lambda value=value: Path(upload_path(value)))
+            if path is None:
+                continue
             suffix = path.suffix.lower()
             if suffix == ".txt":
                 lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
@@ -172,7 +176,7 @@ class TeachPage:
         if archive is None:
             return project, self.classes_update(project), gr.update(), version
         restored, _ = attempt("teach_upload", "teach", [], lambda: Project.from_zip(
-            upload_path(archive), self.service.models[self.service.default]))
+            upload_path(archive), self.service.models[self.service.default], self.service.projects))
         if restored is None:
             return project, self.classes_update(project), gr.update(), version
         delete_project(project)

@@ -33,23 +33,25 @@ def model(model_dir):
 
 class RunningApp:
     """``python app.py`` as the README runs it: a subprocess, the repository as working folder, the
-    environment unchanged. ``log`` collects what the server prints, line by line."""
+    environment unchanged. ``log`` collects what the server prints, line by line. ``args``: options of the
+    README's (a second server on ``--port``)."""
 
-    def __init__(self):
+    def __init__(self, *args: str):
+        port = int(args[args.index("--port") + 1]) if "--port" in args else 7860
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", 7860)) == 0:
-                pytest.fail("port 7860 is taken: stop whatever runs there, the tests start the app on it")
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.fail(f"port {port} is taken: stop whatever runs there, the tests start the app on it")
         self.started = time.perf_counter()
-        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
         self.log: list[str] = []
         # Keep reading what the server prints (the tests read its log lines; a full pipe would block it).
         threading.Thread(target=lambda: self.log.extend(line.rstrip("\n") for line in self.process.stdout),
                          daemon=True).start()
-        if not wait_until_serving(self.process, README_URL):
+        self.url = README_URL.replace("7860", str(port))
+        if not wait_until_serving(self.process, self.url):
             self.process.kill()
             pytest.fail("`python app.py` did not start:\n" + "\n".join(self.log[-30:]))
-        self.url = README_URL
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -3,7 +3,9 @@ the checks that a message is fit for a user (no exception names, no traceback), 
 
 import io
 import re
+import shutil
 import struct
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -66,6 +68,18 @@ def transparent_digit() -> Image.Image:
     alpha[:, :30] = 0  # a fully transparent band, composited on white
     image.putalpha(Image.fromarray(alpha))
     return image
+
+
+def uploaded(path) -> str:
+    """``path`` copied into Gradio's upload folder, in a folder of its own, as an upload through the page
+    lands: the only place (with the app's examples) a handler opens a file from."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(dir=folder)) / Path(path).name
+    shutil.copyfile(path, target)
+    return str(target)
 
 
 def assert_user_facing(message: str, phrase: str) -> None:

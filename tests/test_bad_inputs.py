@@ -21,6 +21,7 @@ from corpus import (
     digit,
     encoded,
     transparent_digit,
+    uploaded,
     wav,
     wav_claiming_hours,
 )
@@ -142,7 +143,7 @@ def test_service_fuse_with_an_undecodable_image_warns_and_returns_all_outputs(se
     path = tmp_path / "photo.png"
     path.write_bytes(PDF)
     with pytest.warns(UserWarning) as caught:  # gr.Warning outside a request is a Python warning
-        out = service.fuse("attention", str(path), None, "seven", True, True, True, 0.0, 0.0, 0.0)
+        out = service.fuse("attention", uploaded(path), None, "seven", True, True, True, 0.0, 0.0, 0.0)
     assert out == (None, "", "", "", "", "")  # every output cleared
     assert_user_facing(str(caught[0].message), "could not read")
 
@@ -162,14 +163,14 @@ def test_service_api_errors_are_gradio_errors_with_clear_messages(service, tmp_p
     path = tmp_path / "cut.jpg"
     path.write_bytes(encoded(digit(), "JPEG")[:300])
     with pytest.raises(gr.Error) as caught:
-        service.predict_digit(str(path), None, None)
+        service.predict_digit(uploaded(path), None, None)
     assert_user_facing(caught.value.message, "could not read")
 
 
 def test_service_api_predicts_from_a_valid_file(service, tmp_path):
     path = tmp_path / "tone.wav"
     path.write_bytes(wav(TONE, 44100, "PCM_24"))
-    payload = service.predict_digit(None, str(path), "seven")
+    payload = service.predict_digit(None, uploaded(path), "seven")
     assert payload["modalities"] == ["audio", "text"] and json.dumps(payload)
 
 

@@ -19,6 +19,7 @@ uses, out of the registered ones (``image``, ``audio``, ``text`` and any added w
 - An empty cell (or a column left out) means the modality is absent for that example; each row needs
   at least one. A registered modality whose values are files (``Modality.files``) reads paths like
   ``image``; the others read the cell itself like ``text``.
+- In a project zip (``read_manifest_or_zip``) the file paths must be relative and stay inside the zip.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, str]]) -
     return path
 
 
-def read_manifest(path: str | os.PathLike) -> list[dict]:
-    """Read and validate a manifest.
+def read_manifest(path: str | os.PathLike, confined: bool = False) -> list[dict]:
+    """Read and validate a manifest. ``confined`` (a zip's manifest, unpacked on a server): its files must lie
+    in the CSV's folder, named by relative paths, and messages name the file by its name only.
 
     Returns one dict per row with a key per registered modality (absolute path strings for file
     modalities, the cell's text for the others; ``None`` when absent) and ``label``. Raises
@@ -68,17 +70,18 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     without any modality, or a missing file. An empty label cell gives ``label`` None (a negative).
     """
     path = Path(path)
+    shown = path.name if confined else path
     if not path.is_file():
-        raise ManifestError(f"{path}: no such manifest file{' (it is a folder)' if path.is_dir() else ''}.")
+        raise ManifestError(f"{shown}: no such manifest file{' (it is a folder)' if path.is_dir() else ''}.")
     try:
-        return _read_rows(path)
+        return _read_rows(path, shown, confined)
     except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not a UTF-8 text file.") from None
+        raise ManifestError(f"{shown}: not a UTF-8 text file.") from None
     except csv.Error as error:  # e.g. a field over the csv module's 131,072-character limit
-        raise ManifestError(f"{path}: not a readable CSV ({error}).") from None
+        raise ManifestError(f"{shown}: not a readable CSV ({error}).") from None
 
 
-def _read_rows(path: Path) -> list[dict]:
+def _read_rows(path: Path, shown, confined: bool) -> list[dict]:
     known = registry.names()
     with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often save a BOM
         reader = csv.reader(f)
@@ -87,11 +90,11 @@ def _read_rows(path: Path) -> list[dict]:
         if header.count("label") != 1 or not columns or len(set(header)) != len(header) \
                 or not set(columns) <= set(known):
             got = ",".join(header) or "nothing"
-            raise ManifestError(f"{path}: the header must name a label column and some of the modality columns "
+            raise ManifestError(f"{shown}: the header must name a label column and some of the modality columns "
                                 f"{','.join(known)}, each once; got {got}.")
         rows = []
         for cells in reader:
-            where = f"{path}, line {reader.line_num}"
+            where = f"{shown}, line {reader.line_num}"
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line, e.g. at the end of a hand-edited file
             if len(cells) != len(header):
@@ -105,9 +108,13 @@ def _read_rows(path: Path) -> list[dict]:
                 if not registry.modality(column).files:
                     row[column] = value
                     continue
-                file = Path(value.strip()) if os.path.isabs(value.strip()) else path.parent / value.strip()
+                name = value.strip()
+                file = Path(name) if os.path.isabs(name) else path.parent / name
+                if confined and (os.path.isabs(name) or not file.resolve().is_relative_to(path.parent.resolve())):
+                    raise ManifestError(f"{where}: {column} file {name!r} is not inside the zip; a project zip's "
+                                        "manifest may only name files in the zip, by relative paths.")
                 if not file.is_file():
-                    raise ManifestError(f"{where}: {column} file {file} does not exist.")
+                    raise ManifestError(f"{where}: {column} file {name if confined else file} does not exist.")
                 row[column] = str(file.resolve())
             if all(row[m] is None for m in known):
                 raise ManifestError(f"{where}: no {', '.join(columns)}; at least one is needed.")
@@ -146,4 +153,4 @@ def read_manifest_or_zip(path: str | os.PathLike, unpack_into: str | os.PathLike
     folder = extract_archive(path, unpack_into)
     if not (folder / "manifest.csv").is_file():
         raise ManifestError(f"{Path(path).name} holds no manifest.csv.")
-    return read_manifest(folder / "manifest.csv")
+    return read_manifest(folder / "manifest.csv", confined=True)
