@@ -1,10 +1,10 @@
 """Fusion Lens — show it, say it, type it: webcam + microphone + text, fused, with what counted.
 
-    python app.py [--model DIR] [--device cpu|cuda] [--host 0.0.0.0] [--port 7860] [--share]
+    python app.py [--model DIR] [--device cpu|cuda] [--host 0.0.0.0] [--port 7860] [--share] [--cache-cleanup S]
     fusion-lens ...                  (the same, once the package is installed)
 
-Environment (for Hugging Face Spaces): FUSION_MODEL, FUSION_DEVICE; gradio's own GRADIO_SERVER_NAME /
-GRADIO_SERVER_PORT. Layout and wiring only: the handlers live in ``fusion.serving``.
+Environment (for Hugging Face Spaces): FUSION_MODEL, FUSION_DEVICE, FUSION_CACHE_CLEANUP; gradio's own
+GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Layout and wiring only: the handlers live in ``fusion.serving``.
 """
 
 try:  # ZeroGPU: `spaces` must be imported before anything touches CUDA
@@ -36,6 +36,7 @@ from .teach_page import HELP as TEACH_HELP
 from .teach_page import IDLE_SECONDS, TeachPage, delete_project
 from .views import CSS as VIEWS_CSS
 
+CACHE_CLEANUP_S = 600
 API_INPUTS = ("image", "audio", "text")  # FusionService.predict_digit's arguments
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
@@ -153,14 +154,16 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                   time_limit=MAX_RESTORE_SECONDS + 30, **private)
 
 
-def build_demo(service: FusionService) -> gr.Blocks:
+def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -> gr.Blocks:
+    """The page for ``service``'s models; every ``cache_cleanup_s`` Gradio deletes the copies of uploads and
+    outputs it keeps that are older than 1.5 times that."""
     strategies = list(service.models)
     on_gpu = service.device.type == "cuda"
     # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up
     # (delete_cache) empties while the page still shows them.
     gr.set_static_paths([EXAMPLES_DIR])
-    with GuardedBlocks(title="Fusion Lens", delete_cache=(600, 900), analytics_enabled=False,
-                       fill_width=True) as demo:
+    with GuardedBlocks(title="Fusion Lens", delete_cache=(cache_cleanup_s, cache_cleanup_s * 3 // 2),
+                       analytics_enabled=False, fill_width=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Fuse"):
             with gr.Row(equal_height=False):
@@ -305,6 +308,10 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
+    parser.add_argument("--cache-cleanup", type=int, metavar="SECONDS",
+                        default=int(os.environ.get("FUSION_CACHE_CLEANUP", CACHE_CLEANUP_S)),
+                        help="how often Gradio's copies of uploads and outputs older than 1.5 times this are "
+                             f"deleted (default: {CACHE_CLEANUP_S})")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -313,7 +320,7 @@ def main() -> None:
         service = FusionService(paths, device=args.device)
     except UserError as error:  # a model folder, repo id or device that cannot be used: one line, exit 2
         parser.exit(2, f"error: {error}\n")
-    demo = build_demo(service)
+    demo = build_demo(service, args.cache_cleanup)
     on_gpu = service.device.type == "cuda"
     demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)
     # A stop request (a Space restarting, `kill`) closes the server as Ctrl+C does, so the sessions' files go.

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -214,9 +215,11 @@ class FusionService:
         self.projects = Path(self.scratch.name) / "teach"
         self.reports.mkdir()
         self.projects.mkdir()
+        self.stopping = threading.Event()  # set by ``close``: a Teach training or restore in flight stops early
 
     def close(self) -> None:
-        """Remove every session's files (and Gradio's copies of them)."""
+        """Stop what the sessions have in flight and remove their files (and Gradio's copies of them)."""
+        self.stopping.set()
         forget_served(Path(self.scratch.name))
         self.scratch.cleanup()
 
@@ -259,7 +262,7 @@ class FusionService:
             p.notes.insert(0, WEBCAM_NOT_CAPTURED + " Only the other inputs were used.")
         return p
 
-    def fuse(self, strategy: str, *args, quiet_when_empty: bool = False):
+    def fuse(self, strategy: str, *args, quiet_when_empty: bool = False, raise_failure: bool = False):
         """The Fuse button, Enter and the sliders: (strategy, values, uses, severities, webcam_live) as in
         ``request`` -> (top-3, notes, counted, maps, words, what-if).
 
@@ -267,6 +270,8 @@ class FusionService:
         project (for the ``TAUGHT`` strategy).
         ``quiet_when_empty``: an event that only re-runs a fusion (a slider, a "use" box) clears the result
         without a warning when nothing is left to fuse.
+        ``raise_failure``: a failure raises ``gr.Error`` instead of warning and clearing (an example click,
+        whose result Gradio caches unless the event fails).
         """
         given, severities, extras = self.request(args)
         webcam_live = bool(extras and extras[0])
@@ -278,7 +283,7 @@ class FusionService:
                 if files else "")
         p, _ = attempt("fuse", strategy, sorted(given),
                        lambda: self.run(strategy, given, severities, webcam_live, project),
-                       warn=lambda message: gr.Warning(message + hint))
+                       warn=gr.Error if raise_failure else lambda message: gr.Warning(message + hint))
         if p is None:
             return CLEARED
         model = f"{TAUGHT} ({p.strategy} fusion)" if strategy == TAUGHT else f"{p.strategy} fusion"
@@ -330,9 +335,10 @@ class FusionService:
         return gr.update(value=str(zip_report(p, tempfile.mkdtemp(dir=self.reports))), visible=True)
 
     def fuse_example(self, *values):
-        """Clicking an example (a value per modality): the default strategy, every input used, none corrupted."""
+        """Clicking an example (a value per modality): the default strategy, every input used, none corrupted;
+        a failure is raised, so that Gradio's example cache never keeps it and the next click tries again."""
         n = len(self.modalities)
-        return self.fuse(self.default, *values, *[True] * n, *[0.0] * n)
+        return self.fuse(self.default, *values, *[True] * n, *[0.0] * n, raise_failure=True)
 
     def examples(self, folder: Path) -> tuple[list[list], list[str]]:
         """Rows of ``examples.csv`` (the manifest format) as a value per modality, and a label for each."""

@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -84,9 +85,11 @@ class TeachReport:
 class Project:
     """One person's taught task. ``encoders``: the frozen encoders to use ({modality: Encoder}, shared)."""
 
-    def __init__(self, encoders: dict, specs: dict, dims: dict, image_positions: int = 0, parent=None):
-        """parent: the folder to make the project's own folder in (default: the system's temporary folder)."""
+    def __init__(self, encoders: dict, specs: dict, dims: dict, image_positions: int = 0, parent=None, stop=None):
+        """parent: the folder to make the project's own folder in (default: the system's temporary folder);
+        stop: a ``threading.Event`` that, once set (the server stopping), cuts a training or a restore short."""
         self.encoders, self.specs, self.dims, self.image_positions = encoders, specs, dims, image_positions
+        self.stop = stop or threading.Event()
         self.folder = Path(tempfile.mkdtemp(prefix="fusion-teach-", dir=parent))
         (self.folder / "examples").mkdir(parents=True, exist_ok=True)
         self.cache = FeatureCache(self.folder / ".features", encoders)
@@ -97,12 +100,12 @@ class Project:
         self.next_id = 0
 
     @classmethod
-    def like(cls, loaded, parent=None) -> Project:
+    def like(cls, loaded, parent=None, stop=None) -> Project:
         """A new project with the encoders of a ``LoadedModel`` (the shipped model's, already in memory), in a
         folder of its own under ``parent``."""
         config = loaded.fusion.config
         return cls(loaded.encoders, config["encoders"], config["encoder_dims"], config.get("image_positions", 0),
-                   parent)
+                   parent, stop)
 
     # ------------------------------------------------------------ classes and examples
 
@@ -204,7 +207,7 @@ class Project:
                         for m in modalities} for c, label in [*enumerate(self.classes), (NEGATIVE, None)]}
 
         def stop_at_deadline(entry):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.stop.is_set():
                 raise TimeoutError
 
         epochs = max(10, math.ceil(FEW_SHOT_STEPS / math.ceil(len(examples) / FEW_SHOT.batch_size)))
@@ -264,6 +267,8 @@ class Project:
             notes.append("Cross-validation needs at least 2 examples of every class; add more to see accuracy.")
         progress(folds / (folds + 1) if folds >= 2 else 0.5, "training on every example")
         self.model = self.fit(self.examples, strategy, seed, deadline)
+        if self.stop.is_set():
+            raise InputError("The server is stopping, so the training was cut short: train again once it is back.")
         abstention = self.calibrate_abstention(held_out, notes)
         if time.monotonic() > deadline:
             notes.append(f"Training stopped at the {MAX_TRAIN_SECONDS}-s limit; the model is usable but may "
@@ -346,7 +351,7 @@ class Project:
         return path
 
     @classmethod
-    def from_zip(cls, path: str | Path, loaded, parent=None) -> tuple[Project, list[str]]:
+    def from_zip(cls, path: str | Path, loaded, parent=None, stop=None) -> tuple[Project, list[str]]:
         """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded -> (project, notes).
 
         Its manifest's files must lie inside the zip, its classes and examples within the limits (checked
@@ -354,13 +359,15 @@ class Project:
         the model is built). Nothing is left on disk when it is refused."""
         from .model import FusionModel
 
-        project = cls.like(loaded, parent)
+        project = cls.like(loaded, parent, stop)
         try:
             unpacked = project.folder / "upload"
             rows = read_manifest_or_zip(path, unpacked)
             check_counts(rows, Path(path).name)
             deadline = time.monotonic() + MAX_RESTORE_SECONDS
             for row in rows:
+                if project.stop.is_set():
+                    raise InputError("The server is stopping: upload the project again once it is back.")
                 if time.monotonic() > deadline:
                     raise InputError(f"Restoring {Path(path).name} took over {MAX_RESTORE_SECONDS} s: upload a "
                                      "project with fewer or shorter examples.")

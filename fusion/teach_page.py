@@ -75,7 +75,8 @@ class TeachPage:
     def project(self, project: Project | None, request: gr.Request | None) -> Project:
         """The session's project, made on its first use."""
         if project is None:
-            project = Project.like(self.service.models[self.service.default], self.service.projects)
+            project = Project.like(self.service.models[self.service.default], self.service.projects,
+                                   self.service.stopping)
             self.remember(project, request)
         return project
 
@@ -176,7 +177,8 @@ class TeachPage:
         if archive is None:
             return project, self.classes_update(project), gr.update(), version
         restored, _ = attempt("teach_upload", "teach", [], lambda: Project.from_zip(
-            upload_path(archive), self.service.models[self.service.default], self.service.projects))
+            upload_path(archive), self.service.models[self.service.default], self.service.projects,
+            self.service.stopping))
         if restored is None:
             return project, self.classes_update(project), gr.update(), version
         delete_project(project)

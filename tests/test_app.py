@@ -413,3 +413,47 @@ def test_accessibility_no_worse_than_a_bare_interface(app_server, browser):
         bare.close()
     print(f"serious/critical axe violations (nodes): ours {ours}, bare interface {theirs}")
     assert set(ours) <= set(theirs), {rule: n for rule, n in ours.items() if rule not in theirs}
+
+
+def test_the_examples_still_work_after_the_cache_cleanup_and_a_restart(service, browser, tmp_path, monkeypatch):
+    """Hours of uptime in seconds: the README's app with Gradio's clean-up every 2 s (``--cache-cleanup``) is
+    left to clean twice, then every example is clicked; then the same after a restart (the lazy cache kept
+    what the first run computed, and never a failure). The default period is covered below."""
+    import time
+
+    from conftest import RunningApp
+
+    _, names = service.examples(EXAMPLES)
+    expected = [line.split(",")[-1] for line in (EXAMPLES / "examples.csv").read_text().splitlines()[1:]]
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cached_examples"))  # not the shared app's
+    for run in ("first", "restarted"):
+        app = RunningApp("--port", "7862", "--cache-cleanup", "2")
+        try:
+            time.sleep(7)  # two clean-ups pass: files older than 3 s go
+            page = open_page(browser, app.url, DESKTOP)
+            errors = []
+            page.on("response", lambda r, errors=errors: errors.append(r.url) if r.status >= 400 else None)
+            shown, previous = [], ""
+            for name in names:
+                page.get_by_text(name, exact=True).click()
+                shown.append(wait_for_result(page, previous))
+                previous = page.locator("#info").inner_text()
+            assert shown == expected, (run, dict(zip(names, shown)))
+            assert not errors, (run, errors)
+            page.context.close()
+        finally:
+            app.stop()
+    assert all("null" not in log.read_text() for log in (tmp_path / "cached_examples").rglob("log.csv"))
+
+
+def test_an_example_that_fails_is_raised_so_gradio_does_not_cache_it(service, tmp_path):
+    import gradio as gr
+
+    with pytest.raises(gr.Error):
+        service.fuse_example(str(tmp_path / "gone.png"), None, None)
+
+
+def test_the_default_cache_cleanup_is_ten_minutes(service):
+    from fusion.app import build_demo
+
+    assert build_demo(service).delete_cache == (600, 900)

@@ -4,7 +4,6 @@ reach outside themselves or ask for a huge model."""
 
 import json
 import os
-import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -278,22 +277,31 @@ def test_no_request_to_the_running_app_reads_a_file_it_was_not_sent(app_server, 
     assert "passwd" not in logged and "environ" not in logged and "Traceback" not in logged  # nothing of the requests
 
 
-def test_the_servers_files_go_when_it_stops(tmp_path):
-    """A server stopped as a Space stops it (SIGTERM) leaves no session folder behind."""
+def test_the_server_stops_mid_training_and_its_files_go(tmp_path):
+    """A server stopped as a Space stops it (SIGTERM) while a Teach training runs exits within seconds and
+    leaves no session folder behind."""
+    import time
+
     from conftest import RunningApp
 
     before = set(Path("/tmp").glob("fusion-lens-*"))
     app = RunningApp("--port", "7861")
     try:
         events = page_events(app.url)
-        run_event(app.url, events["teach-add-class"], [None, "a", 0], "s")
-        run_event(app.url, events["teach-add-example"], [None, "a", 1, None, None, "hello"], "s")
+        for name in ("a", "b"):
+            run_event(app.url, events["teach-add-class"], [None, name, 0], "s")
+            for i in range(8):
+                run_event(app.url, events["teach-add-example"], [None, name, 1, None, None, f"{name} {i}"], "s")
         assert set(Path("/tmp").glob("fusion-lens-*")) - before
+        httpx.post(f"{app.url}gradio_api/queue/join", json={"data": [None, "cross", 1], "session_hash": "s",
+                                                            "fn_index": events["teach-train"]}, timeout=30)
+        time.sleep(3)  # the training is under way (it takes longer alone)
     finally:
         app.process.terminate()
+        stopped = time.perf_counter()
         assert app.process.wait(timeout=30) == 0
+    assert time.perf_counter() - stopped < 15
     assert set(Path("/tmp").glob("fusion-lens-*")) - before == set()
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_a_streamed_webcam_frame_is_read_from_its_data_url_only(service):
