@@ -22,7 +22,7 @@ MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refus
 MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
 MAX_FILE_BYTES = 20 * 1024 * 1024  # also the web app's upload limit, so every surface refuses alike
 SAMPLE_RATE = 16_000  # what load_audio resamples to
-TORCHVISION_FORMATS = {"JPEG", "PNG", "WEBP"}  # decoded by torchvision.io; the other formats by PIL
+TORCHVISION_FORMATS = {"JPEG", "PNG", "WEBP"}  # still pictures decoded by torchvision.io; the others by PIL
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -48,7 +48,8 @@ def decode_with_torchvision(path: Path, alpha: bool) -> np.ndarray:
 
 
 def load_image(image) -> np.ndarray:
-    """A path, PIL image or array -> RGB uint8 H×W×3 (alpha composited on white)."""
+    """A path, PIL image or array -> RGB uint8 H×W×3 (alpha composited on white); an animation (GIF, WebP,
+    APNG) gives its first frame."""
     from .encoders.image import to_rgb_array
 
     if isinstance(image, (str, os.PathLike)):
@@ -60,7 +61,8 @@ def load_image(image) -> np.ndarray:
                     if opened.width * opened.height > MAX_IMAGE_PIXELS:
                         raise InputError(f"The image is too large ({opened.width}×{opened.height} pixels).")
                     alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
-                    if opened.format in TORCHVISION_FORMATS:
+                    # torchvision refuses an animated WebP; PIL reads any animation's first frame.
+                    if opened.format in TORCHVISION_FORMATS and not getattr(opened, "is_animated", False):
                         image = None
                     else:
                         image = ImageOps.exif_transpose(opened)  # a copy, decoded

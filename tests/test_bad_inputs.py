@@ -192,3 +192,15 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(suffix, tmp_pat
     upright = load_image(tmp_path / f"photo{suffix}")
     assert upright.shape == (40, 20, 3)
     assert upright[:18].mean() > 200 and upright[22:].mean() < 50  # the white half is now on top
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".gif", ".png"])  # animated WebP, GIF and APNG
+def test_an_animation_is_read_as_its_first_frame(suffix, tmp_path):
+    from fusion.inputs import load_image
+
+    first, *others = [Image.new("RGB", (40, 30), colour) for colour in ((250, 250, 250), (0, 0, 0), (200, 0, 0))]
+    first.save(tmp_path / f"animated{suffix}", save_all=True, append_images=others, duration=100, loop=0)
+    with Image.open(tmp_path / f"animated{suffix}") as saved:
+        assert saved.n_frames == 3  # really an animation
+    pixels = load_image(tmp_path / f"animated{suffix}")
+    assert pixels.shape == (30, 40, 3) and pixels.min() > 240  # the first, light frame
