@@ -15,7 +15,7 @@ import soundfile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
-from .textnorm import apply_aliases, normalize
+from .textnorm import apply_aliases, normalize, visible
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
 MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
@@ -167,8 +167,8 @@ def load_audio(audio) -> tuple[np.ndarray, list[str]]:
 
 
 def load_text(text) -> tuple[str, list[str]]:
-    """Any text -> (cleaned text in the form the encoder reads (``fusion.textnorm.normalize``), notes); only
-    whitespace means no text."""
+    """Any text -> (cleaned text in the form the encoder reads (``fusion.textnorm.normalize``), notes); a text
+    with nothing visible (whitespace, zero-width or control characters only) is no text, with a note."""
     if not isinstance(text, str):
         raise InputError("Text must be a string.")
     notes = []
@@ -180,7 +180,11 @@ def load_text(text) -> tuple[str, list[str]]:
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         notes.append(f"Text longer than {MAX_TEXT_CHARS} characters was cut.")
-    return normalize(text).strip(), notes  # stripped again: a text of variation selectors only is empty
+    text = normalize(text).strip()  # stripped again: a text of variation selectors only is empty
+    if text and not visible(text):
+        return "", notes + ["The text has no visible characters, only zero-width or control ones, so it was left "
+                            "out."]
+    return text, notes
 
 
 def is_silent(waveform: np.ndarray) -> bool:

@@ -133,6 +133,20 @@ def test_texts(model, text, expected):
         assert "script" in p.to_dict()["token_weights"]["text"]["tokens"]
 
 
+@pytest.mark.parametrize("invisible", ["\u200b" * 200, "\u200d\u2060\ufeff\u00ad\u202e" * 8, "\x01\x7f"])
+def test_a_text_with_nothing_visible_is_no_text_with_a_plain_note(model, invisible):
+    with pytest.raises(fusion.InputError, match="Nothing to predict") as caught:
+        fusion.predict(model, text=invisible)
+    assert "no visible characters" in str(caught.value) and "first 0 characters" not in str(caught.value)
+    p = fusion.predict(model, image=digit(), text=invisible)
+    assert p.modalities == ["image"] and any("no visible characters" in note for note in p.notes)
+
+
+def test_trailing_zero_width_characters_are_not_called_unread_text(model):
+    p = fusion.predict(model, text="seven " + "\u200b" * 50)
+    assert p.modalities == ["text"] and not any("longer than the text encoder reads" in n for n in p.notes), p.notes
+
+
 @pytest.fixture(scope="module")
 def service(model_dir):
     return FusionService({"attention": model_dir}, device="cpu")
