@@ -346,12 +346,34 @@ class Project:
             project.add_example(row["label"], **{m: row[m] for m in registry.names() if row.get(m)})
         if (unpacked / "model" / "config.json").is_file():
             model = FusionModel.from_pretrained(unpacked / "model")
-            if model.labels == project.classes:
+            differences = project.encoder_differences(model.config)
+            if differences:
+                notes.append(f"The zip's model was trained on other encoders than this app serves "
+                             f"({'; '.join(differences)}): train again.")
+            elif model.labels == project.classes:
                 project.model = model.eval()
             else:
                 notes.append("The zip's model was trained on other classes than its examples: train again.")
         shutil.rmtree(unpacked, ignore_errors=True)
         return project, notes
+
+    def encoder_differences(self, config: dict) -> list[str]:
+        """How the encoders a model config was trained on differ from the project's (the served ones), one phrase
+        per modality; served on these, such a model would get features of another width or meaning."""
+        from .encoders import normalize_spec
+
+        differences = []
+        for m, spec in config["encoders"].items():
+            if m not in self.specs:
+                differences.append(f"{m}, which this app has no encoder for")
+            elif config["encoder_dims"][m] != self.dims[m]:
+                differences.append(f"{m} features of width {config['encoder_dims'][m]}, the served {m} encoder "
+                                   f"gives {self.dims[m]}")
+            elif (trained := normalize_spec(spec)) != (served := normalize_spec(self.specs[m])):
+                changed = [key for key in sorted(set(trained) | set(served)) if trained.get(key) != served.get(key)]
+                options = ", ".join(f"{key} {trained.get(key)!r} (served: {served.get(key)!r})" for key in changed)
+                differences.append(f"{m} encoder {options}")
+        return differences
 
     def close(self) -> None:
         """Delete the project's files (its examples, cache and uploads)."""

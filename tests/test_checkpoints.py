@@ -126,6 +126,24 @@ def test_broken_configs_are_checkpoint_errors(saved, tmp_path, case):
     assert_plain_sentence(str(caught.value))
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"d_model": 128}, "config field 'd_model' is 128, but the weights have width 256"),
+    ({"encoder_dims": {"image": 1280, "audio": 512, "text": 384}},
+     "config field 'encoder_dims.image' is 1280, but the weights were trained on image features of width 192"),
+    ({"strategy_config": {"heads": 4, "layers": 2, "mlp_ratio": 4}}, "config field 'strategy_config'"),
+    ({"labels": list("abc"), "class_prior": [1.0] * 3}, "config field 'labels' names 3 classes, but the weights "
+                                                         "score 10"),
+], ids=["d_model", "encoder_dims", "strategy_config", "labels"])
+def test_a_config_that_does_not_fit_its_weights_names_the_field_that_differs(saved, tmp_path, change, named):
+    folder = copy_model(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(CheckpointError) as caught:
+        FusionModel.from_pretrained(folder)
+    assert str(caught.value).startswith(named), caught.value
+    assert_plain_sentence(str(caught.value))
+
+
 @pytest.mark.parametrize("case", TENSOR_MUTATIONS)
 def test_broken_weights_are_checkpoint_errors(saved, tmp_path, case):
     folder = copy_model(saved, tmp_path)
