@@ -17,6 +17,7 @@ except ImportError:
 
 import argparse
 import functools
+import json
 import logging
 import os
 from html import escape
@@ -153,7 +154,35 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                   **private)
 
 
+def mcp_outputs_as_json() -> None:
+    """Make Gradio's MCP server send a JSON output (gr.JSON's dict or list) as JSON text.
+
+    Gradio 6 (``GradioMCPServer.postprocess_output_data``) turns each output that is no file into text with
+    ``str()``, so the /predict tool's result reached MCP clients as a Python repr (single quotes, None, True)
+    while gradio_client callers get the dict; only the MCP text changes. Values holding files keep Gradio's
+    handling (an image, a URL)."""
+    from gradio.mcp import GradioMCPServer
+    from gradio_client.utils import is_file_obj_with_meta, traverse
+
+    postprocess = GradioMCPServer.postprocess_output_data
+    if getattr(postprocess, "sends_json", False):  # already installed (one per process, whatever the demos)
+        return
+
+    def holds_files(value) -> bool:
+        found = []
+        traverse(value, found.append, is_file_obj_with_meta)
+        return bool(found)
+
+    def as_json(self, data, root_url):
+        return postprocess(self, [json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list))
+                                  and not holds_files(value) else value for value in data], root_url)
+
+    as_json.sends_json = True
+    GradioMCPServer.postprocess_output_data = as_json
+
+
 def build_demo(service: FusionService) -> gr.Blocks:
+    mcp_outputs_as_json()
     strategies = list(service.models)
     on_gpu = service.device.type == "cuda"
     with gr.Blocks(title="Fusion Lens", delete_cache=(600, 900), analytics_enabled=False,
