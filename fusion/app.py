@@ -164,8 +164,9 @@ def mcp_outputs_as_json() -> None:
     from gradio.mcp import GradioMCPServer
     from gradio_client.utils import is_file_obj_with_meta, traverse
 
-    postprocess = GradioMCPServer.postprocess_output_data
-    if getattr(postprocess, "sends_json", False):  # already installed (one per process, whatever the demos)
+    postprocess = getattr(GradioMCPServer, "postprocess_output_data", None)
+    # None: a Gradio without that step still starts the app (test_the_mcp_tool_returns_json_text says so).
+    if postprocess is None or getattr(postprocess, "sends_json", False):  # or installed already (per process)
         return
 
     def holds_files(value) -> bool:
