@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+from pathlib import Path
 
-from .errors import InputError, UserError
+from .errors import InputError, OptionError, UserError
 
 
 def cmd_predict(args) -> int:
@@ -138,11 +140,56 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text}")
-    return value
+def whole_number(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high`` (bounded, so no option can ask for absurd
+    memory or time)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text}")
+        return value
+    return parse
+
+
+def bounded(name: str):
+    """The argparse type of the TrainConfig setting ``name``, with its bounds (``WHOLE_NUMBER_BOUNDS``)."""
+    from .config import WHOLE_NUMBER_BOUNDS
+
+    return whole_number(*WHOLE_NUMBER_BOUNDS[name])
+
+
+def add_output_folder(parser: argparse.ArgumentParser, *flags, **kwargs) -> None:
+    """An argument naming a folder the command writes; ``main`` checks it with ``check_output_folder`` first."""
+    action = parser.add_argument(*flags, **kwargs)
+    parser.set_defaults(output_folders=[*(parser.get_default("output_folders") or []), action])
+
+
+def check_output_folder(path: str, name: str) -> None:
+    """Refuse a folder that cannot be created and written (an existing file, a path under a file, /proc/x),
+    before the command spends any time; what the check creates is removed again.
+
+    name: how the user gave it ("--out"; a positional's name), for the message."""
+    folder = Path(path)
+    label = f"{name} {path}" if name.startswith("-") else path
+    created = []
+    try:
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            where = "" if existing == folder else f" lies under {existing}, which"
+            raise OptionError(f"{label}{where} is a file, not a folder.")
+        created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # a folder can exist and still refuse files
+            pass
+    except OSError as error:
+        raise OptionError(f"{label}: cannot create or write that folder ({error.strerror or error}).") from None
+    finally:
+        for made in created:
+            if made.is_dir():
+                made.rmdir()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -158,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
     for name in names():  # one option per registered modality
         p.add_argument(f"--{name}", help="a file path" if modality(name).files else "the value itself")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--report", metavar="DIR", help="also write the explanation there: prediction.json, the image "
+    add_output_folder(p, "--report", metavar="DIR", help="also write the explanation there: prediction.json, the image "
                    "maps as PNG, report.html")
     p.add_argument("--device")
     p.set_defaults(run=cmd_predict)
@@ -167,8 +214,8 @@ def parser() -> argparse.ArgumentParser:
                        "digit, from sources the dataset never uses), or the app's examples / the test sample")
     p.add_argument("name", choices=["digits", "checks", "examples", "sample"])
     p.add_argument("--source", help="examples, sample: a folder built by `data digits` (its test split is used)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    add_output_folder(p, "--out", required=True)
+    p.add_argument("--seed", type=bounded("seed"), default=0)
     p.add_argument("--size", choices=["small", "full"], default="full")
     p.add_argument("--hard", action="store_true", help="digits: the AV-MNIST-style variant where no modality "
                    "suffices alone (PCA-reduced images, speech at -5 dB SNR, 50 %% character noise)")
@@ -179,26 +226,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, help="a CSV manifest, or a project zip from the Teach tab")
     p.add_argument("--val", help="the validation manifest (default: a stratified fifth of --manifest)")
     p.add_argument("--fusion", choices=STRATEGY_NAMES, default=defaults.fusion)
-    p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    p.add_argument("--patience", type=positive_int, default=defaults.patience,
+    add_output_folder(p, "--out", required=True)
+    p.add_argument("--epochs", type=bounded("epochs"), default=defaults.epochs)
+    p.add_argument("--patience", type=bounded("patience"), default=defaults.patience,
                    help="stop after this many epochs without a better validation score")
-    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    p.add_argument("--batch-size", type=bounded("batch_size"), default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW's decoupled weight decay")
     p.add_argument("--consistency-weight", type=float, default=defaults.consistency_weight)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
                    help="validate and save a moving average of the weights (window at most a fifth of the run); 0: off")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--soup", type=positive_int, default=defaults.soup,
+    p.add_argument("--seed", type=bounded("seed"), default=defaults.seed)
+    p.add_argument("--soup", type=bounded("soup"), default=defaults.soup,
                    help="train N runs from one initialisation (seeds seed..seed+N-1) and average their weights")
-    p.add_argument("--image-size", type=positive_int, default=defaults.image_size)
+    p.add_argument("--image-size", type=bounded("image_size"), default=defaults.image_size)
     p.add_argument("--image-preprocessing", choices=["digit", "center"], default=defaults.image_preprocessing,
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
-    p.add_argument("--image-blocks", type=int, default=defaults.image_blocks,
+    p.add_argument("--image-blocks", type=whole_number(0, 15), default=defaults.image_blocks,
                    help="tokens from the first N EfficientNet blocks (1-15); 0: the final 1280-d features")
     p.add_argument("--audio-encoder", choices=sorted(WHISPER_MODELS), default=defaults.audio_encoder)
-    p.add_argument("--audio-layers", type=int, default=defaults.audio_layers,
+    p.add_argument("--audio-layers", type=whole_number(0, 32), default=defaults.audio_layers,
                    help="tokens from the first N Whisper layers (base 1-6, tiny.en 1-4); 0: all of them")
     p.add_argument("--text-aliases", choices=TEXT_ALIAS_SETS,
                    help="a built-in task's other words for its classes, mapped in the text ('digits': oh, nought, "
@@ -212,7 +259,7 @@ def parser() -> argparse.ArgumentParser:
                    "layers, text: MiniLM layers), e.g. image:1; the model folder gets only those blocks' weights")
     p.add_argument("--finetune-lr", type=float, default=defaults.finetune_lr,
                    help="learning rate of the fine-tuned blocks (default: a tenth of --lr)")
-    p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
+    add_output_folder(p, "--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_train)
 
@@ -220,23 +267,23 @@ def parser() -> argparse.ArgumentParser:
                                          "thresholds) again on a validation manifest, in place")
     p.add_argument("--model", required=True)
     p.add_argument("--val", required=True)
-    p.add_argument("--cache", help="feature cache folder (default: .features beside the manifest)")
+    add_output_folder(p, "--cache", help="feature cache folder (default: .features beside the manifest)")
     p.add_argument("--device")
     p.set_defaults(run=cmd_calibrate)
 
     p = sub.add_parser("evaluate", help="evaluate a model folder and write a report")
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--report", required=True)
+    add_output_folder(p, "--report", required=True)
     p.add_argument("--no-robustness", action="store_true",
                    help="skip the corruption sweeps and conflict test (minutes: every input re-encoded 11 times)")
-    p.add_argument("--cache")
+    add_output_folder(p, "--cache")
     p.add_argument("--device")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("space", help="write a Hugging Face Space folder (app, package, models, front matter, LFS "
                        "attributes) and optionally upload it")
-    p.add_argument("dir", help="a new or empty folder")
+    add_output_folder(p, "dir", help="a new or empty folder")
     p.add_argument("--push", metavar="USER/NAME", help="then create the Space and upload the folder (token from "
                    "HF_TOKEN or `hf auth login`)")
     p.add_argument("--private", action="store_true")
@@ -258,6 +305,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
+        for action in getattr(args, "output_folders", []):
+            if getattr(args, action.dest) is not None:
+                check_output_folder(getattr(args, action.dest), (action.option_strings or [action.dest.upper()])[0])
         return args.run(args)
     except UserError as error:  # anything else is a bug: its traceback is kept
         print(f"error: {error}", file=sys.stderr)

@@ -17,6 +17,7 @@ except ImportError:
 
 import argparse
 import functools
+import json
 import logging
 import os
 import signal
@@ -154,9 +155,38 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                   time_limit=MAX_RESTORE_SECONDS + 30, **private)
 
 
+def mcp_outputs_as_json() -> None:
+    """Make Gradio's MCP server send a JSON output (gr.JSON's dict or list) as JSON text.
+
+    Gradio 6 (``GradioMCPServer.postprocess_output_data``) turns each output that is no file into text with
+    ``str()``, so the /predict tool's result reached MCP clients as a Python repr (single quotes, None, True)
+    while gradio_client callers get the dict; only the MCP text changes. Values holding files keep Gradio's
+    handling (an image, a URL)."""
+    from gradio.mcp import GradioMCPServer
+    from gradio_client.utils import is_file_obj_with_meta, traverse
+
+    postprocess = getattr(GradioMCPServer, "postprocess_output_data", None)
+    # None: a Gradio without that step still starts the app (test_the_mcp_tool_returns_json_text says so).
+    if postprocess is None or getattr(postprocess, "sends_json", False):  # or installed already (per process)
+        return
+
+    def holds_files(value) -> bool:
+        found = []
+        traverse(value, found.append, is_file_obj_with_meta)
+        return bool(found)
+
+    def as_json(self, data, root_url):
+        return postprocess(self, [json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list))
+                                  and not holds_files(value) else value for value in data], root_url)
+
+    as_json.sends_json = True
+    GradioMCPServer.postprocess_output_data = as_json
+
+
 def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -> gr.Blocks:
     """The page for ``service``'s models; every ``cache_cleanup_s`` Gradio deletes the copies of uploads and
     outputs it keeps that are older than 1.5 times that."""
+    mcp_outputs_as_json()
     strategies = list(service.models)
     on_gpu = service.device.type == "cuda"
     # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up

@@ -12,6 +12,10 @@ from .errors import OptionError
 
 STRATEGY_NAMES = ("attention", "cross", "late", "concat")  # what fusion.strategies registers, default first
 TEXT_ALIAS_SETS = ("digits",)  # built-in tasks (modules of fusion.data) with a TEXT_ALIASES of their own
+# Whole-number settings and their bounds (the CLI's options too): far beyond any useful run, yet a typo such as
+# --soup 100000000 or --batch-size 10**9 is refused instead of allocating memory for it.
+WHOLE_NUMBER_BOUNDS = {"epochs": (1, 1000), "patience": (1, 1000), "batch_size": (1, 4096), "soup": (1, 10),
+                       "image_size": (1, 1024), "seed": (0, 2**32 - 1)}  # numpy seeds are 32-bit
 
 
 @dataclass
@@ -63,9 +67,9 @@ class TrainConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) or (f.type == "float" and isinstance(value, int)):
                 need(math.isfinite(value) and value >= 0, f.name, "a finite number ≥ 0")
-        for name in ("epochs", "batch_size", "patience", "soup", "image_size"):
-            need(type(getattr(self, name)) is int and getattr(self, name) >= 1, name, "a whole number ≥ 1")
-        need(self.image_size <= 1024, "image_size", "at most 1024 pixels")
+        for name, (low, high) in WHOLE_NUMBER_BOUNDS.items():
+            need(type(getattr(self, name)) is int and low <= getattr(self, name) <= high, name,
+                 f"a whole number from {low} to {high}")
         need(self.lr > 0, "lr", "> 0")
         for name in ("ema_decay", "modality_dropout"):
             need(getattr(self, name) < 1, name, "below 1")

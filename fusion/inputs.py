@@ -15,14 +15,14 @@ import soundfile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
-from .textnorm import apply_aliases, normalize
+from .textnorm import apply_aliases, normalize, visible
 
 MAX_IMAGE_PIXELS = 40_000_000  # ~ 7,000 x 6,000: more is refused before decoding (decompression bombs)
 MAX_AUDIO_SECONDS = 30.0  # the Whisper encoder's window; longer clips are refused, read from the header
 MAX_TEXT_CHARS = 2_000  # far beyond 128 tokens; longer texts are cut, with a note
 MAX_FILE_BYTES = 20 * 1024 * 1024  # also the web app's upload limit, so every surface refuses alike
 SAMPLE_RATE = 16_000  # what load_audio resamples to
-TORCHVISION_FORMATS = {"JPEG", "PNG", "WEBP"}  # decoded by torchvision.io; the other formats by PIL
+TORCHVISION_FORMATS = {"JPEG", "PNG", "WEBP"}  # still pictures decoded by torchvision.io; the others by PIL
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this carries no speech
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -48,7 +48,8 @@ def decode_with_torchvision(path: Path, alpha: bool) -> np.ndarray:
 
 
 def load_image(image) -> np.ndarray:
-    """A path, PIL image or array -> RGB uint8 H×W×3 (alpha composited on white)."""
+    """A path, PIL image or array -> RGB uint8 H×W×3 (alpha composited on white); an animation (GIF, WebP,
+    APNG) gives its first frame."""
     from .encoders.image import to_rgb_array
 
     if isinstance(image, (str, os.PathLike)):
@@ -60,7 +61,8 @@ def load_image(image) -> np.ndarray:
                     if opened.width * opened.height > MAX_IMAGE_PIXELS:
                         raise InputError(f"The image is too large ({opened.width}×{opened.height} pixels).")
                     alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
-                    if opened.format in TORCHVISION_FORMATS:
+                    # torchvision refuses an animated WebP; PIL reads any animation's first frame.
+                    if opened.format in TORCHVISION_FORMATS and not getattr(opened, "is_animated", False):
                         image = None
                     else:
                         image = ImageOps.exif_transpose(opened)  # a copy, decoded
@@ -165,8 +167,8 @@ def load_audio(audio) -> tuple[np.ndarray, list[str]]:
 
 
 def load_text(text) -> tuple[str, list[str]]:
-    """Any text -> (cleaned text in the form the encoder reads (``fusion.textnorm.normalize``), notes); only
-    whitespace means no text."""
+    """Any text -> (cleaned text in the form the encoder reads (``fusion.textnorm.normalize``), notes); a text
+    with nothing visible (whitespace, zero-width or control characters only) is no text, with a note."""
     if not isinstance(text, str):
         raise InputError("Text must be a string.")
     notes = []
@@ -178,7 +180,11 @@ def load_text(text) -> tuple[str, list[str]]:
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         notes.append(f"Text longer than {MAX_TEXT_CHARS} characters was cut.")
-    return normalize(text).strip(), notes  # stripped again: a text of variation selectors only is empty
+    text = normalize(text).strip()  # stripped again: a text of variation selectors only is empty
+    if text and not visible(text):
+        return "", notes + ["The text has no visible characters, only zero-width or control ones, so it was left "
+                            "out."]
+    return text, notes
 
 
 def is_silent(waveform: np.ndarray) -> bool:

@@ -80,7 +80,7 @@ def text_notes(item: str, tokens, row: int) -> list[str]:
     if not tokens.token_spans:
         return []
     read_up_to = max((end for _, end in tokens.token_spans[row]), default=0)
-    if read_up_to < len(item.rstrip()):
+    if textnorm.visible(item[read_up_to:]):  # trailing zero-width characters are not text left unread
         return [f"The text is longer than the text encoder reads: only its first {read_up_to} characters "
                 f"(of {len(item)}) were used."]
     return []

@@ -300,11 +300,9 @@ class FusionModel(nn.Module):
             if not torch.isfinite(tensor).all():
                 raise CheckpointError(f"{weights.name}: {name} holds NaN or infinite values.")
             if name in expected and expected[name].shape != tensor.shape:
-                same_rows = tensor.dim() > 0 and tensor.shape[0] == expected[name].shape[0]
-                field_name = "strategy_config" if same_rows else "labels"
-                raise CheckpointError(
-                    f"config field {field_name!r} does not match the weights: {name} has shape "
-                    f"{tuple(tensor.shape)} in {weights.name}, the config implies {tuple(expected[name].shape)}.")
+                raise CheckpointError(f"{misfit(state, config, name, tensor, expected[name])}: {name} has shape "
+                                      f"{tuple(tensor.shape)} in {weights.name}, the config implies "
+                                      f"{tuple(expected[name].shape)}.")
         missing, unexpected = set(expected) - set(state), set(state) - set(expected)
         if missing or unexpected:
             raise CheckpointError(f"{weights.name} does not fit config field 'strategy' ({config['strategy']!r}): "
@@ -324,6 +322,25 @@ class FusionModel(nn.Module):
                 raise CheckpointError(f"{Path(path).name} holds no model: train one first (a project zip "
                                       "gets its model/ folder once trained).")
             return cls.from_pretrained(folder / "model" if (folder / "model").is_dir() else folder, device)
+
+
+def misfit(state: dict, config: dict, name: str, tensor: torch.Tensor, wanted: torch.Tensor) -> str:
+    """Which config field the weights contradict, with the value they were trained with; ``name``, a tensor of
+    the wrong shape, decides only when the projections (whose shapes say d_model and each encoder's width)
+    agree with the config."""
+    for modality, width in config["encoder_dims"].items():
+        norm = state.get(f"projections.{modality}.norm.weight")  # LayerNorm over the encoder's output
+        if norm is not None and norm.dim() == 1 and norm.shape[0] != width:
+            return (f"config field 'encoder_dims.{modality}' is {width}, but the weights were trained on "
+                    f"{modality} features of width {norm.shape[0]}")
+    for modality in config["encoder_dims"]:
+        embedding = state.get(f"projections.{modality}.embedding")  # one vector of the fusion width
+        if embedding is not None and embedding.dim() == 1 and embedding.shape[0] != config["d_model"]:
+            return f"config field 'd_model' is {config['d_model']}, but the weights have width {embedding.shape[0]}"
+    classes = len(config["labels"])
+    if wanted.dim() > 0 and wanted.shape[0] == classes and tensor.dim() > 0 and tensor.shape[0] != classes:
+        return f"config field 'labels' names {classes} classes, but the weights score {tensor.shape[0]}"
+    return "config field 'strategy_config' does not match the weights"
 
 
 def read_overlays(folder: Path, config: dict) -> dict[str, dict[str, torch.Tensor]]:

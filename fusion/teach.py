@@ -377,16 +377,37 @@ class Project:
             notes = []
             if (unpacked / "model" / "config.json").is_file():
                 model = FusionModel.from_pretrained(unpacked / "model")
-                mismatch = model_mismatch(model.config, project)
-                if mismatch is None:
+                differences = project.encoder_differences(model.config)
+                if differences:
+                    notes.append(f"The zip's model was trained on other encoders than this app serves "
+                                 f"({'; '.join(differences)}): train again.")
+                elif model.labels == project.classes:
                     project.model = model.eval()
                 else:
-                    notes.append(f"The zip's model was not used: {mismatch} Train again.")
+                    notes.append("The zip's model was trained on other classes than its examples: train again.")
             shutil.rmtree(unpacked, ignore_errors=True)
         except BaseException:
             project.close()
             raise
         return project, notes
+
+    def encoder_differences(self, config: dict) -> list[str]:
+        """How the encoders a model config was trained on differ from the project's (the served ones), one phrase
+        per modality; served on these, such a model would get features of another width or meaning."""
+        from .encoders import normalize_spec
+
+        differences = []
+        for m, spec in config["encoders"].items():
+            if m not in self.specs:
+                differences.append(f"{m}, which this app has no encoder for")
+            elif config["encoder_dims"][m] != self.dims[m]:
+                differences.append(f"{m} features of width {config['encoder_dims'][m]}, the served {m} encoder "
+                                   f"gives {self.dims[m]}")
+            elif (trained := normalize_spec(spec)) != (served := normalize_spec(self.specs[m])):
+                changed = [key for key in sorted(set(trained) | set(served)) if trained.get(key) != served.get(key)]
+                options = ", ".join(f"{key} {trained.get(key)!r} (served: {served.get(key)!r})" for key in changed)
+                differences.append(f"{m} encoder {options}")
+        return differences
 
     def close(self) -> None:
         """Delete the project's files (its examples, cache and uploads)."""
@@ -403,16 +424,6 @@ def check_counts(rows: list[dict], name: str) -> None:
         if labels.count(label) > MAX_EXAMPLES_PER_CLASS:
             raise InputError(f"{name} has {labels.count(label)} examples of {label or NONE!r}; a class can have at "
                              f"most {MAX_EXAMPLES_PER_CLASS}.")
-
-
-def model_mismatch(config: dict, project: Project) -> str | None:
-    """Why a zip's model cannot serve its project's examples with the served encoders (None: it can)."""
-    if config["labels"] != project.classes:
-        return "it was trained on other classes than the zip's examples."
-    dims = {m: project.dims[m] for m in config["encoder_dims"] if m in project.dims}
-    if config["encoder_dims"] != dims:
-        return (f"it reads encoder widths {config['encoder_dims']}, the served encoders give {dims}.")
-    return None
 
 
 def plot_weights(report: TeachReport, classes: list[str]):

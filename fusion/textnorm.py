@@ -50,6 +50,12 @@ def normalize(text: str) -> str:
     return "".join(runs)
 
 
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not whitespace, not a control or format character (zero-width
+    spaces and joiners, direction marks, soft hyphens), which the text encoder's tokenizer drops."""
+    return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") for c in text)
+
+
 def words_pattern(words) -> re.Pattern:
     """Any of ``words`` as a whole word, in any case (the longest first, so "half a dozen" beats "half")."""
     alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))

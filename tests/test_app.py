@@ -154,6 +154,38 @@ def test_predict_is_an_mcp_tool(app_server):
     assert "at most 30 s" in tool["inputSchema"]["properties"]["audio"]["description"]
 
 
+def test_the_mcp_tool_returns_json_text(model_dir):
+    """Over MCP (Gradio's server, a real MCP client), /predict's result is JSON text, not a Python repr."""
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from fusion.app import build_demo
+
+    def taken(port: int) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    port = next(p for p in range(7872, 7900) if not taken(p))  # never 7860, where the app's own tests serve
+    demo = build_demo(FusionService({"attention": model_dir}, device="cpu")).queue()
+    demo.launch(server_port=port, prevent_thread_lock=True, mcp_server=True, quiet=True)
+
+    async def call_tool() -> list:
+        async with streamable_http_client(f"http://127.0.0.1:{port}/gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return (await session.call_tool("predict_digit", {"text": "it's a seven"})).content
+
+    try:
+        content = asyncio.run(call_tool())
+    finally:
+        demo.close()
+    assert [c.type for c in content] == ["text"]
+    payload = json.loads(content[0].text)
+    assert payload["modalities"] == ["text"] and sum(payload["probs"].values()) == pytest.approx(1, abs=1e-3)
+
+
 # ---------------------------------------------------------------- in a real browser
 
 

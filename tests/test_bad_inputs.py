@@ -134,6 +134,20 @@ def test_texts(model, text, expected):
         assert "script" in p.to_dict()["token_weights"]["text"]["tokens"]
 
 
+@pytest.mark.parametrize("invisible", ["\u200b" * 200, "\u200d\u2060\ufeff\u00ad\u202e" * 8, "\x01\x7f"])
+def test_a_text_with_nothing_visible_is_no_text_with_a_plain_note(model, invisible):
+    with pytest.raises(fusion.InputError, match="Nothing to predict") as caught:
+        fusion.predict(model, text=invisible)
+    assert "no visible characters" in str(caught.value) and "first 0 characters" not in str(caught.value)
+    p = fusion.predict(model, image=digit(), text=invisible)
+    assert p.modalities == ["image"] and any("no visible characters" in note for note in p.notes)
+
+
+def test_trailing_zero_width_characters_are_not_called_unread_text(model):
+    p = fusion.predict(model, text="seven " + "\u200b" * 50)
+    assert p.modalities == ["text"] and not any("longer than the text encoder reads" in n for n in p.notes), p.notes
+
+
 @pytest.fixture(scope="module")
 def service(model_dir):
     return FusionService({"attention": model_dir}, device="cpu")
@@ -193,3 +207,15 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(suffix, tmp_pat
     upright = load_image(tmp_path / f"photo{suffix}")
     assert upright.shape == (40, 20, 3)
     assert upright[:18].mean() > 200 and upright[22:].mean() < 50  # the white half is now on top
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".gif", ".png"])  # animated WebP, GIF and APNG
+def test_an_animation_is_read_as_its_first_frame(suffix, tmp_path):
+    from fusion.inputs import load_image
+
+    first, *others = [Image.new("RGB", (40, 30), colour) for colour in ((250, 250, 250), (0, 0, 0), (200, 0, 0))]
+    first.save(tmp_path / f"animated{suffix}", save_all=True, append_images=others, duration=100, loop=0)
+    with Image.open(tmp_path / f"animated{suffix}") as saved:
+        assert saved.n_frames == 3  # really an animation
+    pixels = load_image(tmp_path / f"animated{suffix}")
+    assert pixels.shape == (30, 40, 3) and pixels.min() > 240  # the first, light frame

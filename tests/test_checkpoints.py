@@ -126,6 +126,24 @@ def test_broken_configs_are_checkpoint_errors(saved, tmp_path, case):
     assert_plain_sentence(str(caught.value))
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"d_model": 128}, "config field 'd_model' is 128, but the weights have width 256"),
+    ({"encoder_dims": {"image": 1280, "audio": 512, "text": 384}},
+     "config field 'encoder_dims.image' is 1280, but the weights were trained on image features of width 192"),
+    ({"strategy_config": {"heads": 4, "layers": 2, "mlp_ratio": 4}}, "config field 'strategy_config'"),
+    ({"labels": list("abc"), "class_prior": [1.0] * 3}, "config field 'labels' names 3 classes, but the weights "
+                                                         "score 10"),
+], ids=["d_model", "encoder_dims", "strategy_config", "labels"])
+def test_a_config_that_does_not_fit_its_weights_names_the_field_that_differs(saved, tmp_path, change, named):
+    folder = copy_model(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(CheckpointError) as caught:
+        FusionModel.from_pretrained(folder)
+    assert str(caught.value).startswith(named), caught.value
+    assert_plain_sentence(str(caught.value))
+
+
 @pytest.mark.parametrize("case", TENSOR_MUTATIONS)
 def test_broken_weights_are_checkpoint_errors(saved, tmp_path, case):
     folder = copy_model(saved, tmp_path)
@@ -170,9 +188,25 @@ def test_a_pickled_hub_folder_is_a_checkpoint_error(saved, tmp_path):
     (["predict", "--text", "seven", "--device", "bogus"], "Unknown device"),
     (["predict", "--text", "seven", "--device", "cuda"], "no CUDA GPU"),
     (["predict", "--text", "seven", "--model", "/nonexistent/folder"], "not a model folder"),
-    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--epochs", "0"], "≥ 1"),
-    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--batch-size", "0"], "≥ 1"),
-    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--image-size", "0"], "≥ 1"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--epochs", "0"], "from 1 to"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--batch-size", "0"], "from 1 to"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--image-size", "0"], "from 1 to"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--soup", "100000000"], "from 1 to 10,"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--batch-size", "10**9"], "whole number"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--epochs", "1000000"], "from 1 to 1000"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--image-blocks", "99"], "from 0 to 15"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--seed", "-1"], "from 0 to"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "FILE"], "--out FILE is a file, not a folder"),
+    (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--cache", "FILE"], "--cache FILE is a file"),
+    (["predict", "--text", "seven", "--report", "FILE"], "--report FILE is a file, not a folder"),
+    (["predict", "--text", "seven", "--report", "FILE/report"], "lies under FILE, which is a file"),
+    (["predict", "--text", "seven", "--report", "/proc/fusion-report"], "cannot create or write that folder"),
+    (["data", "digits", "--out", "FILE"], "--out FILE is a file"),
+    (["data", "checks", "--out", "FILE/checks"], "lies under FILE"),
+    (["data", "examples", "--source", "s", "--out", "FILE"], "--out FILE is a file"),
+    (["evaluate", "--model", "x", "--manifest", "m.csv", "--report", "FILE"], "--report FILE is a file"),
+    (["space", "FILE"], "FILE is a file, not a folder"),
+    (["space", "/proc/fusion-space"], "cannot create or write that folder"),
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--weight-decay", "-1"], "weight_decay"),
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--finetune", "image"], "MODALITY:N"),
     (["train", "--manifest", "m.csv", "--val", "v.csv", "--out", "o", "--finetune-lr", "0"], "finetune_lr"),
@@ -185,7 +219,10 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     long = tmp_path / "long.csv"
     long.write_text("image,audio,text,label\n,,\"" + "x" * 140_000 + "\",a\n")
-    args = [str(tmp_path) if a == "DIR" else str(long) if a == "LONG" else a for a in args]
+    (tmp_path / "a-file").write_text("not a folder")
+    named = {"DIR": str(tmp_path), "LONG": str(long), "FILE": str(tmp_path / "a-file")}
+    args = [named.get(a, a.replace("FILE/", named["FILE"] + "/")) for a in args]
+    phrase = phrase.replace("FILE", named["FILE"])
     try:
         code = cli(args)
     except SystemExit as exit_:  # argparse's own checks exit from inside parse_args
@@ -193,6 +230,13 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, 
     out, err = capsys.readouterr()
     assert code == 2 and not out
     assert len(err.strip().splitlines()) == 1 and phrase in err and "Traceback" not in err, err
+
+
+def test_checking_an_output_folder_leaves_nothing_behind(tmp_path, capsys):
+    """The check creates the folder to try it, then removes it, so a command that fails leaves no empty folder."""
+    assert cli(["train", "--manifest", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "new" / "out")]) == 2
+    assert "no such manifest" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):

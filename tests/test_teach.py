@@ -129,6 +129,32 @@ def test_a_project_zip_restores_classes_examples_and_model(taught, loaded):
         restored.close()
 
 
+@pytest.mark.parametrize("image_spec, width, named", [
+    ({"blocks": None}, 1280, "image features of width 1280, the served image encoder gives 192"),
+    ({"preprocessing": "center"}, 192, "image encoder preprocessing 'center' (served: 'digit')"),
+], ids=["width", "preprocessing"])
+def test_a_zips_model_on_other_encoders_is_not_served_and_the_note_says_which(loaded, tmp_path, image_spec, width,
+                                                                              named):
+    """Served on the app's encoders it would crash (another width) or read other features: its labels match."""
+    from fusion.model import FusionModel, default_config
+
+    specs = {"image": {**loaded.fusion.config["encoders"]["image"], **image_spec},
+             "text": loaded.fusion.config["encoders"]["text"]}
+    FusionModel(default_config(list(TEXTS), "attention", encoders=specs, encoder_dims={"image": width, "text": 384})
+                ).save_pretrained(tmp_path / "model")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("manifest.csv", "image,audio,text,label\n" +
+                         "".join(f",,{texts[0]},{shape}\n" for shape, texts in TEXTS.items()))
+        for file in (tmp_path / "model").iterdir():
+            archive.write(file, f"model/{file.name}")
+    project, notes = Project.from_zip(tmp_path / "other.zip", loaded)
+    try:
+        assert project.classes == list(TEXTS) and project.model is None
+        assert notes == [f"The zip's model was trained on other encoders than this app serves ({named}): train again."]
+    finally:
+        project.close()
+
+
 def test_inputs_no_none_example_had_never_say_none(loaded, tmp_path):
     """None examples typed only: the text gets a threshold, the picture none (its threshold would rest on
     the classes' few pictures alone), so no held-out picture of a class is called none."""
