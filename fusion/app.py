@@ -361,6 +361,10 @@ def main() -> None:
                     theme=THEME, css=CSS, show_error=False, mcp_server=True)
     finally:
         service.close()
+    # A request still running in a worker thread (a Teach training stops within one epoch) would otherwise be
+    # joined, and torch's thread pools torn down under it, at interpreter exit: the server has stopped.
+    logging.shutdown()
+    os._exit(0)
 
 
 def stop_serving(signum, frame):

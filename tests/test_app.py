@@ -464,7 +464,9 @@ def test_the_examples_still_work_after_the_cache_cleanup_and_a_restart(service, 
             time.sleep(7)  # two clean-ups pass: files older than 3 s go
             page = open_page(browser, app.url, DESKTOP)
             errors = []
-            page.on("response", lambda r, errors=errors: errors.append(r.url) if r.status >= 400 else None)
+            # Gradio's own front end asks for upload_progress without an id (a 404 the app cannot prevent).
+            page.on("response", lambda r, errors=errors: errors.append(r.url) if r.status >= 400
+                    and "upload_progress?upload_id=" not in r.url else None)
             shown, previous = [], ""
             for name in names:
                 page.get_by_text(name, exact=True).click()
