@@ -83,7 +83,8 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 add_class = gr.Button("Add class", scale=1, min_width=100, elem_id="teach-add-class")
             with gr.Row(elem_classes="compact-row"):
                 label = gr.Dropdown([], label="Add examples to", scale=3, min_width=150, elem_id="teach-label")
-                remove_class = gr.Button("Remove class", size="sm", variant="stop", scale=1, min_width=100)
+                remove_class = gr.Button("Remove class", size="sm", variant="stop", scale=1, min_width=100,
+                                         elem_id="teach-remove-class")
             widgets = []
             for modality in page.service.modalities:  # the same inputs as the Fuse tab, under their own ids
                 widget = registry.modality(modality).widget()

@@ -1,7 +1,9 @@
 """Good and bad inputs shared by the input, parity and app tests (and bench/browser.py): files as bytes,
-the checks that a message is fit for a user (no exception names, no traceback), a fake camera's clip."""
+the checks that a message is fit for a user (no exception names, no traceback), a fake camera's clip, and
+the page's own events sent as the page sends them (also used by bench/load.py)."""
 
 import io
+import json
 import re
 import shutil
 import struct
@@ -10,6 +12,7 @@ import time
 import zlib
 from pathlib import Path
 
+import httpx
 import numpy as np
 import soundfile
 from PIL import Image
@@ -68,6 +71,40 @@ def transparent_digit() -> Image.Image:
     alpha[:, :30] = 0  # a fully transparent band, composited on white
     image.putalpha(Image.fromarray(alpha))
     return image
+
+
+def page_events(url: str) -> dict[str, int]:
+    """{elem_id of the button or box an event starts from: its fn_index} of the page's events."""
+    config = httpx.get(f"{url}config", timeout=30).json()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    return {elem[target]: dep["id"] for dep in config["dependencies"] for target, _ in dep["targets"]
+            if elem.get(target)}
+
+
+def run_event(url: str, fn_index: int, data: list, session: str) -> tuple[list[str], dict]:
+    """One page event through Gradio's queue, as the page sends it -> (what the page would show: warnings and
+    the error of a refused event, the last message)."""
+    join = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
+                                                           "session_hash": session, "event_data": None}, timeout=30)
+    assert join.status_code == 200, join.text
+    warnings, last = [], {}
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            last = json.loads(line[5:])
+            if last.get("msg") == "log":
+                warnings.append(last["log"])
+            if last.get("msg") == "process_completed":
+                if not last.get("success"):
+                    warnings.append(last["output"]["error"])
+                break
+    return warnings, last
+
+
+def upload(url: str, path: Path) -> str:
+    with path.open("rb") as f:
+        return httpx.post(f"{url}gradio_api/upload", files=[("files", (path.name, f))], timeout=30).json()[0]
 
 
 def uploaded(path) -> str:

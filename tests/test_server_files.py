@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import gradio as gr
 import httpx
 import pytest
-from corpus import digit, uploaded
+from corpus import digit, page_events, run_event, upload, uploaded
 
 from fusion.serving import EXAMPLES_DIR, NOT_UPLOADED, FusionService
 from fusion.teach_page import TeachPage
@@ -200,40 +200,6 @@ def test_a_project_goes_with_gradios_copies_of_its_files(service):
 
 
 # ---------------------------------------------------------------- the README-started app, over HTTP
-
-
-def page_events(url: str) -> dict[str, int]:
-    """{elem_id of the button or box an event starts from: its fn_index} of the page's events."""
-    config = httpx.get(f"{url}config", timeout=30).json()
-    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-    return {elem[target]: dep["id"] for dep in config["dependencies"] for target, _ in dep["targets"]
-            if elem.get(target)}
-
-
-def run_event(url: str, fn_index: int, data: list, session: str) -> tuple[list[str], dict]:
-    """One page event through Gradio's queue, as the page sends it -> (what the page would show: warnings and
-    the error of a refused event, the last message)."""
-    join = httpx.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
-                                                           "session_hash": session, "event_data": None}, timeout=30)
-    assert join.status_code == 200, join.text
-    warnings, last = [], {}
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
-        for line in stream.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            last = json.loads(line[5:])
-            if last.get("msg") == "log":
-                warnings.append(last["log"])
-            if last.get("msg") == "process_completed":
-                if not last.get("success"):
-                    warnings.append(last["output"]["error"])
-                break
-    return warnings, last
-
-
-def upload(url: str, path: Path) -> str:
-    with path.open("rb") as f:
-        return httpx.post(f"{url}gradio_api/upload", files=[("files", (path.name, f))], timeout=30).json()[0]
 
 
 def test_no_request_to_the_running_app_reads_a_file_it_was_not_sent(app_server, tmp_path):
