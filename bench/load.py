@@ -15,6 +15,7 @@ many visitors do. Reports requests/s, p50/p95/max latency, unexpected answers, a
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import json
 import os
@@ -53,11 +54,12 @@ def start_app(port: int, env: dict | None = None) -> subprocess.Popen:
     """The README's ``python app.py`` on ``port``, serving once this returns (its log read and dropped)."""
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Keep reading the server's log so a full pipe never blocks it.
-    threading.Thread(target=server.stdout.read, daemon=True).start()
+    # Keep reading the server's log so a full pipe never blocks it; its last lines explain a failed start.
+    log = collections.deque(maxlen=20)
+    threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
     if not wait_until_serving(server, f"http://127.0.0.1:{port}/"):
         server.kill()
-        raise RuntimeError("the app exited or did not answer within 180 s")
+        raise RuntimeError("the app exited or did not answer within 180 s:\n" + "".join(log))
     return server
 
 

@@ -16,6 +16,7 @@ except ImportError:
         return fn
 
 import argparse
+import ctypes
 import functools
 import json
 import logging
@@ -34,10 +35,13 @@ from .pipeline import MODELS_DIR
 from .serving import EXAMPLES_DIR, FusionService, GuardedBlocks, shipped_models
 from .teach import MAX_RESTORE_SECONDS, MAX_TRAIN_SECONDS, NONE
 from .teach_page import HELP as TEACH_HELP
-from .teach_page import IDLE_SECONDS, TeachPage, delete_project
+from .teach_page import IDLE_SECONDS, TeachPage
 from .views import CSS as VIEWS_CSS
 
 CACHE_CLEANUP_S = 600
+# Gradio keeps every session's state and component configs (~0.2 MB each) for its 10,000 most recent
+# sessions by default; past this many, the least recently active one is forgotten (its Teach project with it).
+SESSION_CAPACITY = 200
 API_INPUTS = ("image", "audio", "text")  # FusionService.predict_digit's arguments
 INTRO = """# Fusion Lens — show it, say it, type it
 Hold a handwritten digit up to the webcam, **say** a number, **type** one: any of the three is enough. Three
@@ -193,6 +197,7 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
     # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up
     # (delete_cache) empties while the page still shows them.
     gr.set_static_paths([EXAMPLES_DIR])
+    teach = TeachPage(service)
     with GuardedBlocks(title="Fusion Lens", delete_cache=(cache_cleanup_s, cache_cleanup_s * 3 // 2),
                        analytics_enabled=False, fill_width=True) as demo:
         gr.Markdown(INTRO)
@@ -251,7 +256,7 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
 
             webcam_live = gr.Checkbox(False, visible=False)
             # The session's Teach project; its files go when the session ends or idles for an hour.
-            project = gr.State(None, time_to_live=IDLE_SECONDS, delete_callback=delete_project)
+            project = gr.State(None, time_to_live=IDLE_SECONDS, delete_callback=teach.expire)
             version = gr.State(0)  # bumped by every change to the project: re-renders its examples
             values = list(widgets.values())
             inputs = [*values, *uses, *corrupts]
@@ -298,7 +303,6 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
                             label="Examples (click one; the last two are conflicts)", examples_per_page=8)
 
         with gr.Tab("Teach"):
-            teach = TeachPage(service)
             build_teach_tab(teach, project, version, strategy)
         demo.unload(teach.end_session)
         demo.unload(service.end_live)
@@ -344,6 +348,7 @@ def main() -> None:
                         help="how often Gradio's copies of uploads and outputs older than 1.5 times this are "
                              f"deleted (default: {CACHE_CLEANUP_S})")
     args = parser.parse_args()
+    limit_malloc_arenas()  # before the server's threads start
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     paths = {Path(args.model).name: args.model} if args.model else shipped_models()  # a folder or a repo id
@@ -359,13 +364,26 @@ def main() -> None:
     try:
         # mcp_server: /predict is also an MCP tool (described by FusionService.predict_digit's docstring).
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_BYTES,
-                    theme=THEME, css=CSS, show_error=False, mcp_server=True)
+                    theme=THEME, css=CSS, show_error=False, mcp_server=True, state_session_capacity=SESSION_CAPACITY)
     finally:
         service.close()
     # A request still running in a worker thread (a Teach training stops within one epoch) would otherwise be
     # joined, and torch's thread pools torn down under it, at interpreter exit: the server has stopped.
     logging.shutdown()
     os._exit(0)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (unless ``MALLOC_ARENA_MAX`` is set). glibc gives each thread that allocates
+    an arena of its own, up to 8 per core, and rarely hands their freed memory back: every Gradio worker
+    thread that ran an inference would keep that inference's freed tensors. Nothing happens without glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-8, arenas)  # M_ARENA_MAX, from glibc's malloc.h
 
 
 def stop_serving(signum, frame):

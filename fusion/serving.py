@@ -153,6 +153,21 @@ def forget_served(folder: Path) -> None:
             continue
 
 
+def drop_ended_sessions(sessions: dict, end=None) -> None:
+    """Remove from ``sessions`` ({session hash: what the app keeps for it}) the sessions the serving app no
+    longer holds, passing each removed value to ``end``. Gradio forgets the least recently used session past
+    its ``state_session_capacity`` without any callback, so what the app keeps per session must follow.
+    Outside a server (tests, benches) nothing is removed."""
+    running = LocalContext.blocks.get(None)
+    holder = getattr(running, "state_holder", None)
+    if holder is None:
+        return
+    for session in [s for s in list(sessions) if s not in holder]:
+        value = sessions.pop(session, None)
+        if end is not None and value is not None:
+            end(value)
+
+
 def with_paths(given: dict) -> dict:
     """``FusionService.present``'s dict with every upload (a modality whose inputs are files) as its checked
     path (``upload_path``)."""
@@ -300,6 +315,7 @@ class FusionService:
         in the notes line (a warning 4 times a second would bury the page)."""
         n = len(self.modalities)
         values, project = dict(zip(self.modalities, args[:n])), args[n]
+        drop_ended_sessions(self.live_sessions)
         session = self.live_sessions.setdefault(request.session_hash, LiveSession())  # atomic: one per session
         problems = []
         given = self.present(values)

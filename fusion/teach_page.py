@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from .errors import InputError
-from .serving import TAUGHT, attempt, forget_served, upload_path, with_paths
+from .serving import TAUGHT, attempt, drop_ended_sessions, forget_served, upload_path, with_paths
 from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, NONE, Project, plot_weights
 
 IDLE_SECONDS = 3600
@@ -81,8 +81,17 @@ class TeachPage:
         return project
 
     def remember(self, project: Project, request: gr.Request | None) -> None:
+        """Keep ``project`` as its session's, for ``end_session``; sessions Gradio has dropped go first."""
+        drop_ended_sessions(self.sessions, end=delete_project)
         if request is not None and request.session_hash:
             self.sessions[request.session_hash] = project
+
+    def expire(self, project: Project | None) -> None:
+        """The project state's ``delete_callback`` (idle for ``IDLE_SECONDS``): its files go, and so does
+        its entry in ``sessions``."""
+        for session in [s for s, kept in list(self.sessions.items()) if kept is project]:
+            self.sessions.pop(session, None)
+        delete_project(project)
 
     def end_session(self, request: gr.Request) -> None:
         """``demo.unload``: the closed tab's files go now rather than when its state expires."""

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from corpus import assert_user_facing, shape_picture
+from gradio.context import LocalContext
 
 import fusion
 from fusion.data.manifest import read_manifest_or_zip
@@ -230,6 +231,24 @@ def test_each_browser_session_has_its_own_project_and_its_files_go_with_it():
     assert not project_a.folder.exists() and project_b.folder.exists() and set(page.sessions) == {"b"}
     page.end_session(tab_b)
     assert not project_b.folder.exists()
+
+
+def test_projects_go_with_sessions_gradio_forgets_or_expires():
+    """Gradio drops the least recently used session past its capacity without a callback, and an idle
+    project's state expires through ``TeachPage.expire``: neither leaves a project folder or an entry."""
+    page = TeachPage(FusionService({"attention": shipped_models()["attention"]}, device="cpu"))
+    held = {"a", "b", "c"}  # the sessions the serving app's state holder still has
+    running = LocalContext.blocks.set(SimpleNamespace(state_holder=held))
+    try:
+        projects = {tab: page.add_class(None, tab, 0, SimpleNamespace(session_hash=tab))[0] for tab in "ab"}
+        held.discard("a")  # forgotten past the capacity
+        project_c, *_ = page.add_class(None, "c", 0, SimpleNamespace(session_hash="c"))
+        assert set(page.sessions) == {"b", "c"} and not projects["a"].folder.exists()
+        page.expire(projects["b"])  # idle for IDLE_SECONDS
+        assert set(page.sessions) == {"c"} and not projects["b"].folder.exists() and project_c.folder.exists()
+    finally:
+        LocalContext.blocks.reset(running)
+    page.service.close()
 
 
 def test_push_to_hub_sends_the_taught_model_with_the_users_own_token(taught, recording_api):
