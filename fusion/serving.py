@@ -44,6 +44,7 @@ from .pipeline import (
     predict_items,
 )
 from .report import zip_report
+from .teach import share
 from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
@@ -216,6 +217,9 @@ class FusionService:
         self.reports.mkdir()
         self.projects.mkdir()
         self.stopping = threading.Event()  # set by ``close``: a Teach training or restore in flight stops early
+        # Before any GPU call forks this process (ZeroGPU): what a Teach project finds again after pickling.
+        share(self.models[self.default].encoders)
+        share(self.stopping)
 
     def close(self) -> None:
         """Stop what the sessions have in flight and remove their files (and Gradio's copies of them)."""
