@@ -32,12 +32,12 @@ from .gpu import (
     FRAME_S,
     FUSE_S,
     MAX_BATCH,
-    batch_duration,
     files_duration,
     on_gpu,
     restore_duration,
     time_limit,
     train_duration,
+    zero_gpu,
 )
 from .inputs import MAX_FILE_BYTES
 from .pipeline import MODELS_DIR
@@ -201,7 +201,8 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
     calls through one encoder pass (default: on a GPU; ``--batch`` / ``FUSION_BATCH=1`` forces it)."""
     mcp_outputs_as_json()
     strategies = list(service.models)
-    batch = service.device.type == "cuda" if batch is None else batch
+    # On ZeroGPU each call holds a GPU of its own (in a process of its own), so there is nothing to share.
+    batch = service.device.type == "cuda" and not zero_gpu() if batch is None else batch
     # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up
     # (delete_cache) empties while the page still shows them.
     gr.set_static_paths([EXAMPLES_DIR])
@@ -337,13 +338,12 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
         if set(API_INPUTS) <= set(widgets):
             api_inputs, api_result = [widgets[m] for m in API_INPUTS], gr.JSON(visible=False)
             api_button = gr.Button(visible=False)
-            if batch:
-                api_button.click(on_gpu(service.predict_digit_batch, batch_duration), api_inputs, api_result,
-                                 api_name="predict", batch=True, max_batch_size=MAX_BATCH,
-                                 time_limit=time_limit(batch_duration, 60), preprocess=False)
-            else:
-                api_button.click(on_gpu(service.predict_digit, FUSE_S), api_inputs, api_result, api_name="predict",
-                                 time_limit=time_limit(FUSE_S, 60), preprocess=False)
+            # Batching: the calls share their encoder passes inside predict_digit, so a batched /predict has
+            # the same contract (a bad input is that call's gr.Error) and docstring (the MCP tool's description).
+            service.batch(batch)
+            api_button.click(on_gpu(service.predict_digit, FUSE_S), api_inputs, api_result, api_name="predict",
+                             time_limit=time_limit(FUSE_S, 60), preprocess=False,
+                             concurrency_limit=MAX_BATCH if batch else "default")
     return demo
 
 

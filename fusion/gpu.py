@@ -35,8 +35,7 @@ MAX_S = 120  # the longest any handler asks for
 FILE_S = 2  # per dropped file (a .txt file's lines are short texts)
 TRAIN_BASE_S, TRAIN_PER_EXAMPLE_S = 15, 0.5  # bench/teach.py: 50 examples in 18 s, 100 in 16 s on 2 CPU cores
 RESTORE_BASE_S, RESTORE_PER_MB_S = 15, 2.0  # a zip's examples are re-encoded
-BATCH_BASE_S, BATCH_PER_REQUEST_S = 10, 1  # the batched /predict, one pass for up to MAX_BATCH requests
-MAX_BATCH = 16
+MAX_BATCH = 16  # the most /predict calls that share an encoder pass (off ZeroGPU, ``FusionService.batch``)
 
 
 def zero_gpu() -> bool:
@@ -68,15 +67,9 @@ def restore_duration(archive) -> int:
     return min(capped(RESTORE_BASE_S + RESTORE_PER_MB_S * megabytes), MAX_RESTORE_SECONDS)
 
 
-def batch_duration(images, audios, texts) -> int:
-    """``FusionService.predict_digit_batch``: a few seconds plus one per request in the batch."""
-    return capped(BATCH_BASE_S + BATCH_PER_REQUEST_S * len(images))
-
-
 files_duration.most = MAX_S
 train_duration.most = min(MAX_S, MAX_TRAIN_SECONDS + 30)
 restore_duration.most = min(MAX_S, MAX_RESTORE_SECONDS)
-batch_duration.most = capped(BATCH_BASE_S + BATCH_PER_REQUEST_S * MAX_BATCH)
 
 
 def longest(duration: int | Callable) -> int:

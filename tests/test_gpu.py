@@ -10,6 +10,7 @@ import sys
 import types
 from types import SimpleNamespace
 
+import gradio as gr
 import pytest
 from corpus import digit, uploaded
 
@@ -19,7 +20,7 @@ from fusion.teach_page import TeachPage
 
 # Every handler that runs an encoder (or trains), and the part of it spaces.GPU wraps.
 ENCODING = {"fuse": "fuse", "report": "report", "compare": "compare", "live": "live", "fuse_example": "fuse_example",
-            "predict_digit": "predict_digit", "predict_digit_batch": "predict_digit_batch",
+            "predict_digit": "predict_digit",
             "add_example": "encode_example", "add_files": "encode_files", "train": "fit", "upload": "restore"}
 # The page's other handlers: none of them touches an encoder.
 OTHERS = {"add_class", "remove_class", "remove_example", "download", "push", "end_session", "end_live", "<lambda>",
@@ -84,7 +85,7 @@ def test_every_handler_that_runs_an_encoder_holds_a_gpu_for_a_fitted_time(zero_g
     demo, fake = zero_gpu
     found = handlers(demo)
     assert set(found) - set(ENCODING) <= OTHERS, "a new handler: say whether it runs an encoder"
-    assert {"fuse", "report", "compare", "live", "predict_digit_batch", "add_example", "add_files", "train",
+    assert {"fuse", "report", "compare", "live", "predict_digit", "add_example", "add_files", "train",
             "upload"} <= set(found)
     assert fake.wrapped["fuse_example"] == [gpu.FUSE_S]  # gr.Examples' fn, called by Gradio's own handlers
     for name, block_fns in found.items():
@@ -103,13 +104,12 @@ def test_every_handler_that_runs_an_encoder_holds_a_gpu_for_a_fitted_time(zero_g
     assert durations["fuse"] == {str(gpu.FUSE_S)} and gpu.COMPARE_S > gpu.FUSE_S
     assert fake.wrapped["fit"] == [gpu.train_duration] and fake.wrapped["encode_files"] == [gpu.files_duration]
     assert fake.wrapped["restore"] == [gpu.restore_duration]
-    assert fake.wrapped["predict_digit_batch"] == [gpu.batch_duration]
+    assert fake.wrapped["predict_digit"] == [gpu.FUSE_S]
     # Fitted: a frame asks for seconds, a training for more the more examples it has, never over the cap.
     few, many = SimpleNamespace(examples=[0] * 4), SimpleNamespace(examples=[0] * 400)
     assert gpu.FRAME_S < gpu.train_duration(few, "attention", 0) < gpu.train_duration(many, "attention", 0)
     assert gpu.train_duration(many, "attention", 0) <= gpu.MAX_S == gpu.train_duration.most
     assert gpu.files_duration(None, "a", ["f"] * 3, 0) < gpu.files_duration(None, "a", ["f"] * 40, 0) <= gpu.MAX_S
-    assert gpu.batch_duration([None], [None], [None]) < gpu.batch_duration.most <= 30
 
 
 def fuse_handler(demo):
@@ -162,6 +162,7 @@ def test_fuse_live_and_predict_run_through_the_gpu_wrapper(zero_gpu):
     live = handlers(demo)["live"][0].fn
     shown, line, _ = live(SimpleNamespace(session_hash="zero"), "attention", frame, None, "seven", None)
     assert shown and "ms" in line and ("live", gpu.FRAME_S) in fake.calls
-    batch = handlers(demo)["predict_digit_batch"][0].fn
-    (results,) = batch([None, None], [None, None], ["it's a seven", "three"])
-    assert [r["label"] for r in results] == ["7", "3"] and ("predict_digit_batch", 12) in fake.calls
+    api = handlers(demo)["predict_digit"][0].fn  # batched (the fixture asks for it), inside its GPU call
+    assert api(None, None, "it's a seven")["label"] == "7" and ("predict_digit", gpu.FUSE_S) in fake.calls
+    with pytest.raises(gr.Error, match=NOT_UPLOADED.split(":")[0]):
+        api({"path": "/etc/passwd"}, None, None)
