@@ -119,7 +119,7 @@ def cmd_summarize(args) -> int:
 def cmd_space(args) -> int:
     from .space import build_space, push_space
 
-    folder = build_space(args.dir, title=args.title)
+    folder = build_space(args.dir, title=args.title, hardware=args.hardware)
     print(f"wrote the Space folder {folder} (cd there and run `python app.py` to try it)")
     if args.push:
         print(f"pushed: {push_space(folder, args.push, private=args.private)}")
@@ -288,6 +288,9 @@ def parser() -> argparse.ArgumentParser:
                    "HF_TOKEN or `hf auth login`)")
     p.add_argument("--private", action="store_true")
     p.add_argument("--title", default="Fusion Lens")
+    p.add_argument("--hardware", choices=("cpu", "zero-gpu", "gpu"), default="cpu",
+                   help="cpu (default: CPU basic, PyTorch's CPU build), zero-gpu (ZeroGPU: Python 3.12.12, handlers "
+                   "run under spaces.GPU) or gpu (a dedicated GPU: PyPI's CUDA torch)")
     p.set_defaults(run=cmd_space)
 
     p = sub.add_parser("push", help="upload a model folder to the Hugging Face Hub with a generated model card")

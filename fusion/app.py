@@ -7,13 +7,10 @@ Environment (for Hugging Face Spaces): FUSION_MODEL, FUSION_DEVICE, FUSION_CACHE
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT. Layout and wiring only: the handlers live in ``fusion.serving``.
 """
 
-try:  # ZeroGPU: `spaces` must be imported before anything touches CUDA
-    import spaces
-
-    gpu = spaces.GPU(duration=60)  # the longest a request may hold the GPU (a Compare runs four models)
+try:  # ZeroGPU: `spaces` must be imported before anything touches CUDA (fusion.gpu wraps the handlers with it)
+    import spaces  # noqa: F401
 except ImportError:
-    def gpu(fn):
-        return fn
+    pass
 
 import argparse
 import ctypes
@@ -30,6 +27,19 @@ import gradio as gr
 from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .errors import UserError
+from .gpu import (
+    COMPARE_S,
+    EXAMPLE_S,
+    FRAME_S,
+    FUSE_S,
+    MAX_BATCH,
+    files_duration,
+    on_gpu,
+    restore_duration,
+    time_limit,
+    train_duration,
+    zero_gpu,
+)
 from .inputs import MAX_FILE_BYTES
 from .pipeline import MODELS_DIR
 from .serving import EXAMPLES_DIR, FusionService, GuardedBlocks, shipped_models
@@ -145,19 +155,20 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
     gr.on([add_class.click, name.submit], page.add_class, [project, name, version], [project, label, name, version],
           **private)
     remove_class.click(page.remove_class, [project, label, version], [project, label, version], **private)
+    # On ZeroGPU no time limit exceeds the GPU time the handler's encoding or training asks for (fusion.gpu).
     add_example.click(page.add_example, [project, label, version, *widgets], [project, version, *widgets],
-                      time_limit=60, **private)
-    files.upload(page.add_files, [project, label, files, version], [project, files, version], time_limit=120,
-                 **private)
+                      time_limit=time_limit(EXAMPLE_S, 60), **private)
+    files.upload(page.add_files, [project, label, files, version], [project, files, version],
+                 time_limit=time_limit(files_duration, 120), **private)
     # One training at a time across sessions: the others' predictions keep their own queue.
     train.click(page.train, [project, strategy, version], [project, report, plot, fuse_strategy, version],
-                concurrency_limit=1, concurrency_id="teach-train", time_limit=MAX_TRAIN_SECONDS + 30,
-                api_visibility="private")
+                concurrency_limit=1, concurrency_id="teach-train",
+                time_limit=time_limit(train_duration, MAX_TRAIN_SECONDS + 30), api_visibility="private")
     download.click(page.download, project, archive, api_visibility="private")
     push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
                api_visibility="private")
     upload.upload(page.upload, [project, upload, version], [project, label, fuse_strategy, version],
-                  time_limit=MAX_RESTORE_SECONDS + 30, **private)
+                  time_limit=time_limit(restore_duration, MAX_RESTORE_SECONDS + 30), **private)
 
 
 def mcp_outputs_as_json() -> None:
@@ -188,12 +199,14 @@ def mcp_outputs_as_json() -> None:
     GradioMCPServer.postprocess_output_data = as_json
 
 
-def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -> gr.Blocks:
+def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, batch: bool | None = None) -> gr.Blocks:
     """The page for ``service``'s models; every ``cache_cleanup_s`` Gradio deletes the copies of uploads and
-    outputs it keeps that are older than 1.5 times that."""
+    outputs it keeps that are older than 1.5 times that. ``batch``: whether ``/predict`` batches concurrent
+    calls through one encoder pass (default: on a GPU; ``--batch`` / ``FUSION_BATCH=1`` forces it)."""
     mcp_outputs_as_json()
     strategies = list(service.models)
-    on_gpu = service.device.type == "cuda"
+    # On ZeroGPU each call holds a GPU of its own (in a process of its own), so there is nothing to share.
+    batch = service.device.type == "cuda" and not zero_gpu() if batch is None else batch
     # The examples are served from the app's own folder, not as copies in Gradio's cache, which its clean-up
     # (delete_cache) empties while the page still shows them.
     gr.set_static_paths([EXAMPLES_DIR])
@@ -271,22 +284,26 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
             # One small progress timer on the prediction: animating all six panels costs the browser CPU time
             # the model needs on a small machine.
             progress = {"show_progress": "minimal", "show_progress_on": [label]}
-            gr.on([fuse.click] + [t.submit for t in texts], gpu(service.fuse),
-                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False, time_limit=60,
-                  api_visibility="private", **progress,
+            # Every handler that runs an encoder holds a GPU on ZeroGPU for the time it needs (fusion.gpu), and
+            # there its time limit is that time.
+            fuse_limit = time_limit(FUSE_S, 60)
+            gr.on([fuse.click] + [t.submit for t in texts], on_gpu(service.fuse, FUSE_S),
+                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False,
+                  time_limit=fuse_limit, api_visibility="private", **progress,
                   ).then(None, js=SCROLL_TO_RESULT_JS)
             gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
-                  gpu(functools.partial(service.fuse, quiet_when_empty=True)),
-                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False, time_limit=60,
-                  api_visibility="private", **progress)
-            report.click(gpu(service.report), [strategy, *inputs, project], report_file, preprocess=False,
-                         time_limit=60, api_visibility="private")
-            compare.click(gpu(service.compare), inputs, compare_table, preprocess=False, time_limit=120,
-                          api_visibility="private")
+                  on_gpu(functools.partial(service.fuse, quiet_when_empty=True), FUSE_S),
+                  [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False,
+                  time_limit=fuse_limit, api_visibility="private", **progress)
+            report.click(on_gpu(service.report, FUSE_S), [strategy, *inputs, project], report_file, preprocess=False,
+                         time_limit=fuse_limit, api_visibility="private")
+            compare.click(on_gpu(service.compare, COMPARE_S), inputs, compare_table, preprocess=False,
+                          time_limit=time_limit(COMPARE_S, 120), api_visibility="private")
             # Live: each frame is fused with the latest recording and text (fusion.live encodes only changes).
             if "image" in widgets:
                 live_values = [live_cam if m == "image" else widgets[m] for m in service.modalities]
-                live_cam.stream(gpu(service.live), [strategy, *live_values, project],
+                # time_limit: the whole stream's; each frame asks for FRAME_S of GPU.
+                live_cam.stream(on_gpu(service.live, FRAME_S), [strategy, *live_values, project],
                                 [live_label, live_info, live_counted], stream_every=0.125, time_limit=300,
                                 concurrency_limit=4, concurrency_id="live", show_progress="hidden",
                                 preprocess=False, api_visibility="private")
@@ -298,7 +315,7 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
 
             examples, example_labels = service.examples(EXAMPLES_DIR)
             if examples:
-                gr.Examples(examples, values, outputs, fn=gpu(service.fuse_example),
+                gr.Examples(examples, values, outputs, fn=on_gpu(service.fuse_example, FUSE_S),
                             cache_examples=True, cache_mode="lazy", preprocess=False, example_labels=example_labels,
                             label="Examples (click one; the last two are conflicts)", examples_per_page=8)
 
@@ -325,12 +342,12 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S) -
         if set(API_INPUTS) <= set(widgets):
             api_inputs, api_result = [widgets[m] for m in API_INPUTS], gr.JSON(visible=False)
             api_button = gr.Button(visible=False)
-            if on_gpu:
-                api_button.click(gpu(service.predict_digit_batch), api_inputs, api_result, api_name="predict",
-                                 batch=True, max_batch_size=16, time_limit=60, preprocess=False)
-            else:
-                api_button.click(service.predict_digit, api_inputs, api_result, api_name="predict", time_limit=60,
-                                 preprocess=False)
+            # Batching: the calls share their encoder passes inside predict_digit, so a batched /predict has
+            # the same contract (a bad input is that call's gr.Error) and docstring (the MCP tool's description).
+            service.batch(batch)
+            api_button.click(on_gpu(service.predict_digit, FUSE_S), api_inputs, api_result, api_name="predict",
+                             time_limit=time_limit(FUSE_S, 60), preprocess=False,
+                             concurrency_limit=MAX_BATCH if batch else "default")
     return demo
 
 
@@ -343,6 +360,9 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
+    parser.add_argument("--batch", action=argparse.BooleanOptionalAction,
+                        default={"1": True, "0": False}.get(os.environ.get("FUSION_BATCH", "")),
+                        help="batch concurrent /predict calls through one encoder pass (default: on a GPU)")
     parser.add_argument("--cache-cleanup", type=int, metavar="SECONDS",
                         default=int(os.environ.get("FUSION_CACHE_CLEANUP", CACHE_CLEANUP_S)),
                         help="how often Gradio's copies of uploads and outputs older than 1.5 times this are "
@@ -356,9 +376,9 @@ def main() -> None:
         service = FusionService(paths, device=args.device)
     except UserError as error:  # a model folder, repo id or device that cannot be used: one line, exit 2
         parser.exit(2, f"error: {error}\n")
-    demo = build_demo(service, args.cache_cleanup)
-    on_gpu = service.device.type == "cuda"
-    demo.queue(max_size=64, default_concurrency_limit=4 if on_gpu else 2)
+    demo = build_demo(service, args.cache_cleanup, args.batch)
+    gpu_host = service.device.type == "cuda"
+    demo.queue(max_size=64, default_concurrency_limit=4 if gpu_host else 2)
     # A stop request (a Space restarting, `kill`) closes the server as Ctrl+C does, so the sessions' files go.
     signal.signal(signal.SIGTERM, stop_serving)
     try:

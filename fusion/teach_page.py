@@ -4,6 +4,10 @@ Each handler takes the session's project (None until the first class) and return
 a user's mistake is a ``gr.Warning`` with its message, anything else is logged and apologised for
 (``serving.attempt``). A project's files go when its browser session ends (``end_session``, on
 ``demo.unload``) or, through the state's ``delete_callback``, after ``IDLE_SECONDS`` without use.
+
+The parts that run the encoders or train (``encode_example``, ``encode_files``, ``fit``, ``restore``) run under
+``spaces.GPU`` on ZeroGPU, in another process (``fusion.gpu``): they take the project and give it back, and the
+handlers around them keep the session bookkeeping (a new project, ``sessions``) in the server's process.
 """
 
 from __future__ import annotations
@@ -15,8 +19,17 @@ from pathlib import Path
 import gradio as gr
 
 from .errors import InputError
+from .gpu import EXAMPLE_S, deadline_s, files_duration, on_gpu, restore_duration, train_duration
 from .serving import TAUGHT, attempt, drop_ended_sessions, forget_served, upload_path, with_paths
-from .teach import MAX_CLASSES, MAX_EXAMPLES_PER_CLASS, MAX_TRAIN_SECONDS, NONE, Project, plot_weights
+from .teach import (
+    MAX_CLASSES,
+    MAX_EXAMPLES_PER_CLASS,
+    MAX_RESTORE_SECONDS,
+    MAX_TRAIN_SECONDS,
+    NONE,
+    Project,
+    plot_weights,
+)
 
 IDLE_SECONDS = 3600
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -71,6 +84,11 @@ class TeachPage:
     def __init__(self, service):
         self.service = service
         self.sessions: dict[str, Project] = {}  # session hash -> its project, for end_session
+        # What touches the encoders, each for a GPU time fitted to it (ZeroGPU; unchanged elsewhere).
+        self.encode_example = on_gpu(self.encode_example, EXAMPLE_S)
+        self.encode_files = on_gpu(self.encode_files, files_duration)
+        self.fit = on_gpu(self.fit, train_duration)
+        self.restore = on_gpu(self.restore, restore_duration)
 
     def project(self, project: Project | None, request: gr.Request | None) -> Project:
         """The session's project, made on its first use."""
@@ -119,7 +137,12 @@ class TeachPage:
     def add_example(self, request: gr.Request, project, label, version, *values):
         """One example from the inputs (a value per modality of ``service.modalities``, any of them given)
         -> (project, version, the inputs cleared)."""
-        project = self.project(project, request)
+        project, version, *cleared = self.encode_example(self.project(project, request), label, version, *values)
+        self.remember(project, request)
+        return project, version, *cleared
+
+    def encode_example(self, project, label, version, *values):
+        """``add_example``'s encoding, for a project that exists."""
         given = self.service.present(dict(zip(self.service.modalities, values)))
         added, _ = attempt("teach_example", "teach", sorted(given),
                            lambda: project.add_example(taught_label(label), **with_paths(given)))
@@ -131,7 +154,12 @@ class TeachPage:
 
     def add_files(self, project, label, files, version, request: gr.Request):
         """Several files at once: each picture or recording is one example, each line of a .txt file one."""
-        project = self.project(project, request)
+        project, files, version = self.encode_files(self.project(project, request), label, files, version)
+        self.remember(project, request)
+        return project, files, version
+
+    def encode_files(self, project, label, files, version):
+        """``add_files``' encoding, for a project that exists."""
         added = 0
         for value in files or []:
             path, _ = attempt("teach_files", "teach", [], lambda value=value: Path(upload_path(value)))
@@ -163,8 +191,13 @@ class TeachPage:
         if project is None:
             gr.Warning("Add classes and examples first.")
             return project, "", None, gr.update(), version
+        return self.fit(project, strategy, version, progress)
+
+    def fit(self, project, strategy, version, progress=None):
+        """``train``'s training (within the GPU time it asked for on ZeroGPU), for a project that exists."""
+        seconds = deadline_s(train_duration, MAX_TRAIN_SECONDS, project, strategy, version)
         report, _ = attempt("teach_train", strategy, [str(len(project.examples))],
-                            lambda: project.train(strategy, progress=progress))
+                            lambda: project.train(strategy, progress=progress, max_seconds=seconds))
         if report is None:
             return project, "", None, gr.update(), version
         summary = report_html(report)
@@ -185,9 +218,7 @@ class TeachPage:
         """A zip from Download: its classes, examples and model replace the session's project."""
         if archive is None:
             return project, self.classes_update(project), gr.update(), version
-        restored, _ = attempt("teach_upload", "teach", [], lambda: Project.from_zip(
-            upload_path(archive), self.service.models[self.service.default], self.service.projects,
-            self.service.stopping))
+        restored = self.restore(archive)
         if restored is None:
             return project, self.classes_update(project), gr.update(), version
         delete_project(project)
@@ -197,6 +228,15 @@ class TeachPage:
             gr.Info(note)
         choices = [*self.service.models, TAUGHT] if project.model is not None else list(self.service.models)
         return project, self.classes_update(project), gr.update(choices=choices), version + 1
+
+    def restore(self, archive):
+        """``upload``'s re-encoding of a project zip (the upload, or on ZeroGPU its checked path) -> (project,
+        notes), or None (a message was shown)."""
+        seconds = deadline_s(restore_duration, MAX_RESTORE_SECONDS, archive)
+        restored, _ = attempt("teach_upload", "teach", [], lambda: Project.from_zip(
+            upload_path(archive), self.service.models[self.service.default], self.service.projects,
+            self.service.stopping, max_seconds=seconds))
+        return restored
 
     def push(self, project, repo_id: str, token: str, private: bool) -> str:
         """Push to Hub: the session's taught model, to the user's repository with the user's own token

@@ -107,8 +107,12 @@ def test_every_handler_refuses_every_file_it_was_not_sent_alike(service, forbidd
             for live in ([value, None], [None, value]):  # a webcam frame, a recording
                 label, notes, _ = service.live(request, "attention", *live, None, None)
                 assert label is None and notes == NOT_UPLOADED, (case, value, notes)
-            (batch,) = service.predict_digit_batch([value], [None], [None])
-            assert batch == [{"error": NOT_UPLOADED}], (case, value, batch)
+            service.batch(True)  # /predict as a GPU serves it: the same gr.Error
+            try:
+                said = refusals(lambda value=value: service.predict_digit(value, None, None))
+            finally:
+                service.batch(False)
+            assert said == [NOT_UPLOADED], (case, value, said)
     assert not project.examples and sorted(p.name for p in project.folder.rglob("*")) == before
 
 
