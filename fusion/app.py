@@ -13,7 +13,6 @@ except ImportError:
     pass
 
 import argparse
-import ctypes
 import functools
 import json
 import logging
@@ -368,7 +367,6 @@ def main() -> None:
                         help="how often Gradio's copies of uploads and outputs older than 1.5 times this are "
                              f"deleted (default: {CACHE_CLEANUP_S})")
     args = parser.parse_args()
-    limit_malloc_arenas()  # before the server's threads start
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     paths = {Path(args.model).name: args.model} if args.model else shipped_models()  # a folder or a repo id
@@ -391,19 +389,6 @@ def main() -> None:
     # joined, and torch's thread pools torn down under it, at interpreter exit: the server has stopped.
     logging.shutdown()
     os._exit(0)
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (unless ``MALLOC_ARENA_MAX`` is set). glibc gives each thread that allocates
-    an arena of its own, up to 8 per core, and rarely hands their freed memory back: every Gradio worker
-    thread that ran an inference would keep that inference's freed tensors. Nothing happens without glibc."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-8, arenas)  # M_ARENA_MAX, from glibc's malloc.h
 
 
 def stop_serving(signum, frame):
