@@ -44,7 +44,7 @@ from .pipeline import MODELS_DIR
 from .serving import EXAMPLES_DIR, FusionService, GuardedBlocks, shipped_models
 from .teach import MAX_RESTORE_SECONDS, MAX_TRAIN_SECONDS, NONE
 from .teach_page import HELP as TEACH_HELP
-from .teach_page import IDLE_SECONDS, TeachPage
+from .teach_page import IDLE_SECONDS, TeachPage, delete_project
 from .views import CSS as VIEWS_CSS
 
 CACHE_CLEANUP_S = 600
@@ -268,7 +268,7 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
 
             webcam_live = gr.Checkbox(False, visible=False)
             # The session's Teach project; its files go when the session ends or idles for an hour.
-            project = gr.State(None, time_to_live=IDLE_SECONDS, delete_callback=teach.expire)
+            project = gr.State(None, time_to_live=IDLE_SECONDS, delete_callback=delete_project)
             version = gr.State(0)  # bumped by every change to the project: re-renders its examples
             values = list(widgets.values())
             inputs = [*values, *uses, *corrupts]

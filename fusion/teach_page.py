@@ -104,13 +104,6 @@ class TeachPage:
         if request is not None and request.session_hash:
             self.sessions[request.session_hash] = project
 
-    def expire(self, project: Project | None) -> None:
-        """The project state's ``delete_callback`` (idle for ``IDLE_SECONDS``): its files go, and so does
-        its entry in ``sessions``."""
-        for session in [s for s, kept in list(self.sessions.items()) if kept is project]:
-            self.sessions.pop(session, None)
-        delete_project(project)
-
     def end_session(self, request: gr.Request) -> None:
         """``demo.unload``: the closed tab's files go now rather than when its state expires."""
         delete_project(self.sessions.pop(request.session_hash, None))
