@@ -247,6 +247,41 @@ def test_no_request_to_the_running_app_reads_a_file_it_was_not_sent(app_server, 
     assert "passwd" not in logged and "environ" not in logged and "Traceback" not in logged  # nothing of the requests
 
 
+def test_a_disconnected_clients_queued_work_is_dropped(app_server, tmp_path):
+    """A visitor who queues many slow Fuse events and closes the tab (its event stream) leaves no queued work:
+    Gradio drops the session's waiting events, so they never run and the next visitor is not behind them."""
+    import time
+
+    import numpy as np
+    from corpus import wav
+
+    url, events = app_server.url, page_events(app_server.url)
+    recording = tmp_path / "long.wav"  # 25 s: each Fuse takes a while on a CPU
+    recording.write_bytes(wav(np.random.default_rng(0).normal(0, 0.1, 16_000 * 25)))
+    audio = {"path": upload(url, recording), "meta": {"_type": "gradio.FileData"}}
+    fuse = [None, None, audio, "", True, True, True, 0, 0, 0, False, None]
+    fused = lambda: sum('"event": "fuse"' in line for line in app_server.log)  # noqa: E731
+    before, queued = fused(), 16
+    for _ in range(queued):
+        join = httpx.post(f"{url}gradio_api/queue/join", json={"data": fuse, "fn_index": events["fuse-button"],
+                                                               "session_hash": "gone", "event_data": None})
+        assert join.status_code == 200, join.text
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": "gone"}, timeout=60) as stream:
+        for line in stream.iter_lines():
+            if '"process_starts"' in line:
+                break  # the tab closes while its first events run
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}gradio_api/queue/status").json()["queue_size"] > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert httpx.get(f"{url}gradio_api/queue/status").json()["queue_size"] == 0
+    warnings, done = run_event(url, events["fuse-button"], [None, None, None, "seven", True, True, True, 0, 0, 0,
+                                                            False, None], "next")
+    assert done.get("success"), (warnings, done)
+    time.sleep(1)  # the log lines of the events that were running
+    ran = fused() - before - 1
+    assert 1 <= ran <= 4, f"{ran} of the {queued} queued events ran after the client left"
+
+
 def test_the_server_stops_mid_training_and_its_files_go(tmp_path):
     """A server stopped as a Space stops it (SIGTERM) while a Teach training runs exits within seconds and
     leaves no session folder behind."""
