@@ -33,8 +33,7 @@ def cmd_predict(args) -> int:
     print(f"\n  {'modality':<9}{'weight':>8}{'contribution':>14}   alone says")
     for m in p.modalities:
         weight = "—" if p.modality_weights is None else f"{p.modality_weights[m]:.2f}"
-        alone = p.unimodal[m]
-        print(f"  {m:<9}{weight:>8}{p.contributions[m]:>+14.2f}   {alone['label']} ({alone['prob']:.0%})")
+        print(f"  {m:<9}{weight:>8}{p.contributions[m]:>+14.2f}   {p.alone(m)}")
     for note in p.notes:
         print(f"note: {note}")
     print(f"\n{p.timings_ms['total']:.0f} ms")

@@ -65,6 +65,9 @@ moments of the recording and words mattered. Four ways of fusing (strategies) ca
 runs on this server; nothing you send is stored beyond the session's temporary files."""
 CSS = VIEWS_CSS + """
 .compact-row {gap: 8px; align-items: center}
+#image-input .source-selection, #teach-image .source-selection {position: relative; z-index: 1}
+.teach-text {margin: 0; overflow-wrap: anywhere; max-height: 16em; overflow-y: auto}
+.teach-text summary {cursor: pointer}
 .fl-card table {display: block; overflow-x: auto; max-width: 100%}
 .fl-card th, .fl-card td {white-space: nowrap}
 """
@@ -83,6 +86,14 @@ WEBCAM_JS = """(...args) => {
 SCROLL_TO_RESULT_JS = """() => {
   if (window.innerWidth < 900) document.querySelector('#prediction')?.scrollIntoView({behavior: 'smooth'});
 }"""
+
+
+def example_text_html(text: str, shown: int = 80) -> str:
+    """A Teach example's text in the examples list: whole when short, else its start with the rest on a click."""
+    if len(text) <= shown:
+        return f'<p class="teach-text">“{escape(text)}”</p>'
+    return (f'<details class="teach-text"><summary>“{escape(text[:shown].rstrip())}…” '
+            f'({len(text):,} characters)</summary>{escape(text)}</details>')
 
 
 def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_strategy: gr.Dropdown) -> None:
@@ -104,7 +115,7 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 widget.elem_id, widget.label = f"teach-{modality}", f"Example: {modality}"
                 widgets.append(widget)
             add_example = gr.Button("Add example", variant="primary", elem_id="teach-add-example")
-            files = gr.File(file_count="multiple", label="Or drop several files (one example each)", height=90,
+            files = gr.File(file_count="multiple", label="Or drop several files (one example each)",
                             elem_id="teach-files")
             with gr.Row(elem_classes="compact-row"):
                 strategy = gr.Dropdown(list(STRATEGY_NAMES), value="attention", label="Fusion strategy", scale=2,
@@ -145,7 +156,7 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                                     if "audio" in example.inputs:
                                         gr.Audio(example.inputs["audio"], show_label=False, interactive=False)
                                     if "text" in example.inputs:
-                                        gr.Markdown(f"“{escape(example.inputs['text'])}”")
+                                        gr.HTML(example_text_html(example.inputs["text"]))
                                     gr.Button("Remove", size="sm").click(
                                         functools.partial(page.remove_example, example_id=example.id),
                                         [project, version], [project, version], api_visibility="private")
@@ -166,7 +177,7 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
     download.click(page.download, project, archive, api_visibility="private")
     push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
                api_visibility="private")
-    upload.upload(page.upload, [project, upload, version], [project, label, fuse_strategy, version],
+    upload.upload(page.upload, [project, upload, version], [project, label, report, plot, fuse_strategy, version],
                   time_limit=time_limit(restore_duration, MAX_RESTORE_SECONDS + 30), **private)
 
 
@@ -217,11 +228,12 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4, min_width=300):
                     widgets = {m: registry.modality(m).widget() for m in service.modalities}
+                    add_predict_endpoint(service, widgets, batch)
                     with gr.Row(elem_classes="compact-row"):
                         strategy = gr.Dropdown(strategies, value=service.default, label="Fusion strategy", scale=2,
                                                min_width=140)
                         fuse = gr.Button("Fuse", variant="primary", scale=1, min_width=100, elem_id="fuse-button")
-                    with gr.Accordion("Leave out or corrupt an input (re-fuses when you let go)", open=True):
+                    with gr.Accordion("Leave out or corrupt an input (re-fuses as you change it)", open=True):
                         uses, corrupts = [], []
                         for modality in service.modalities:
                             with gr.Row(elem_classes="compact-row"):
@@ -290,10 +302,12 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
                   [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False,
                   time_limit=fuse_limit, api_visibility="private", **progress,
                   ).then(None, js=SCROLL_TO_RESULT_JS)
-            gr.on([c.release for c in corrupts] + [u.input for u in uses] + [strategy.input],
-                  on_gpu(functools.partial(service.fuse, quiet_when_empty=True), FUSE_S),
+            # `input`: a drag, the arrow keys and a typed value alike; always_last: while one fusion runs, only
+            # the latest change waits.
+            refuse = [c.input for c in corrupts] + [u.input for u in uses] + [strategy.input]
+            gr.on(refuse, on_gpu(functools.partial(service.fuse, quiet_when_empty=True), FUSE_S),
                   [strategy, *inputs, webcam_live, project], outputs, js=webcam_js, preprocess=False,
-                  time_limit=fuse_limit, api_visibility="private", **progress)
+                  time_limit=fuse_limit, api_visibility="private", trigger_mode="always_last", **progress)
             report.click(on_gpu(service.report, FUSE_S), [strategy, *inputs, project], report_file, preprocess=False,
                          time_limit=fuse_limit, api_visibility="private")
             compare.click(on_gpu(service.compare, COMPARE_S), inputs, compare_table, preprocess=False,
@@ -313,10 +327,19 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
                 recorder.change(lambda: gr.Button(interactive=True), None, fuse, queue=False, api_visibility="private")
 
             examples, example_labels = service.examples(EXAMPLES_DIR)
+            new_result = [fuse.click, *[t.submit for t in texts], *refuse]
             if examples:
-                gr.Examples(examples, values, outputs, fn=on_gpu(service.fuse_example, FUSE_S),
-                            cache_examples=True, cache_mode="lazy", preprocess=False, example_labels=example_labels,
-                            label="Examples (click one; the last two are conflicts)", examples_per_page=8)
+                shown = gr.Examples(examples, values, outputs, fn=on_gpu(service.fuse_example, FUSE_S),
+                                    cache_examples=True, cache_mode="lazy", preprocess=False,
+                                    example_labels=example_labels, examples_per_page=8,
+                                    label="Examples (click one; the last two are conflicts)")
+                # An example's result is the default model's (cached once for every visitor): say so.
+                shown.dataset.click(lambda: gr.update(value=service.default), None, strategy, queue=False,
+                                    api_visibility="private")
+                new_result.append(shown.dataset.click)
+            # A report link belongs to the prediction it was made for.
+            gr.on(new_result, lambda: gr.update(value=None, visible=False), None, report_file, queue=False,
+                  api_visibility="private")
 
         with gr.Tab("Teach"):
             build_teach_tab(teach, project, version, strategy)
@@ -337,17 +360,23 @@ def build_demo(service: FusionService, cache_cleanup_s: int = CACHE_CLEANUP_S, b
             with gr.Accordion("Model card (training, results, limits)", open=False):
                 gr.Markdown(service.model_card(), elem_classes="fl-card")
 
-        # The programmatic endpoint (and MCP tool): (image, audio, text) -> Prediction.to_dict() as JSON.
-        if set(API_INPUTS) <= set(widgets):
-            api_inputs, api_result = [widgets[m] for m in API_INPUTS], gr.JSON(visible=False)
-            api_button = gr.Button(visible=False)
-            # Batching: the calls share their encoder passes inside predict_digit, so a batched /predict has
-            # the same contract (a bad input is that call's gr.Error) and docstring (the MCP tool's description).
-            service.batch(batch)
-            api_button.click(on_gpu(service.predict_digit, FUSE_S), api_inputs, api_result, api_name="predict",
-                             time_limit=time_limit(FUSE_S, 60), preprocess=False,
-                             concurrency_limit=MAX_BATCH if batch else "default")
     return demo
+
+
+def add_predict_endpoint(service: FusionService, widgets: dict, batch: bool) -> None:
+    """The programmatic endpoint (and MCP tool) on ``widgets`` (image, audio, text) -> Prediction.to_dict() as
+    JSON. Registered before any other event: Gradio's page client takes a "/predict" endpoint's parameters for
+    event 0's, and warns "Too many arguments" on every call of any other event 0."""
+    if not set(API_INPUTS) <= set(widgets):
+        return
+    api_inputs, api_result = [widgets[m] for m in API_INPUTS], gr.JSON(visible=False)
+    api_button = gr.Button(visible=False)
+    # Batching: the calls share their encoder passes inside predict_digit, so a batched /predict has the same
+    # contract (a bad input is that call's gr.Error) and docstring (the MCP tool's description).
+    service.batch(batch)
+    api_button.click(on_gpu(service.predict_digit, FUSE_S), api_inputs, api_result, api_name="predict",
+                     time_limit=time_limit(FUSE_S, 60), preprocess=False,
+                     concurrency_limit=MAX_BATCH if batch else "default")
 
 
 def main() -> None:

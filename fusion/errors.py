@@ -11,7 +11,11 @@ class UserError(ValueError):
 
 
 class InputError(UserError):
-    """An input (picture, recording, text) that cannot be used."""
+    """An input (picture, recording, text) that cannot be used; ``modality``: which one, once known."""
+
+    def __init__(self, message: str, modality: str | None = None):
+        super().__init__(message)
+        self.modality = modality
 
 
 class CheckpointError(UserError):

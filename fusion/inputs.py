@@ -238,7 +238,11 @@ def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0,
         if name not in encoders:
             notes.append(f"This model has no {name} encoder; the {name} was ignored.")
             continue
-        item, item_notes = modality(name).decode(value, **(decode_options or {}).get(name, {}))
+        try:
+            item, item_notes = modality(name).decode(value, **(decode_options or {}).get(name, {}))
+        except InputError as error:
+            error.modality = name  # the page's advice names the box to clear
+            raise
         notes += item_notes
         if item is not None:
             items[name] = item

@@ -132,6 +132,12 @@ class Prediction:
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
 
+    def alone(self, modality: str) -> str:
+        """What the fusion answers from ``modality`` alone (its subset, as in ``subsets``): "7 (91%)", or
+        "no digit" where it would abstain (the probability of a class it would not answer says nothing)."""
+        subset = next(s for s in self.subsets if s["modalities"] == [modality])
+        return f"no {self.class_noun}" if subset["label"] is None else f"{subset['label']} ({subset['prob']:.0%})"
+
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("label", "probs", "strategy", "modalities", "modality_weights",
                                               "contributions", "unimodal", "token_weights", "subsets",
@@ -250,10 +256,9 @@ def build_prediction(model: LoadedModel, out, tokens: dict, row: int, items: dic
     abstained = fusion.abstains(present, float(probs.max()), evidence)
     if abstained:
         below = fusion.abstain_below(present)
-        why = (f"below the {below:.0%} this model needs to answer" if float(probs.max()) < below
-               else "and no input alone shows one")
-        notes.insert(0, f"No {noun} recognised: the inputs show none of the classes (the best guess, {label}, "
-                        f"is at {float(probs.max()):.0%}, {why}).")
+        why = (f"no class reaches the {below:.0%} this model needs to answer" if float(probs.max()) < below
+               else f"no input alone shows a {noun}")
+        notes.insert(0, f"No {noun} recognised: {why}.")
     return Prediction(
         label=None if abstained else label, class_noun=noun,
         probs={lab: round(float(p), 6) for lab, p in zip(labels, probs)}, strategy=model.strategy,

@@ -172,8 +172,15 @@ def drop_ended_sessions(sessions: dict, end=None) -> None:
 
 def with_paths(given: dict) -> dict:
     """``FusionService.present``'s dict with every upload (a modality whose inputs are files) as its checked
-    path (``upload_path``)."""
-    return {m: upload_path(v) if registry.modality(m).files else v for m, v in given.items()}
+    path (``upload_path``); a refused one's ``InputError`` names its modality."""
+    checked = {}
+    for m, value in given.items():
+        try:
+            checked[m] = upload_path(value) if registry.modality(m).files else value
+        except InputError as error:
+            error.modality = m
+            raise
+    return checked
 
 
 def log_request(kind: str, strategy: str, given: list[str], outcome: str, started: float) -> None:
@@ -187,19 +194,19 @@ def shown_label(p: Prediction):
     return p.answer if p.label is None else {label: prob for label, prob in p.top(3)}
 
 
-def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning):
+def attempt(kind: str, strategy: str, given: list[str], fn, warn=gr.Warning, advice=None):
     """Run one request's work -> (result or None, outcome), logging it; failures never escape as a trace.
 
     A user's mistake (a ``UserError``: an input, a manifest, a checkpoint, the hub) is shown as is through
-    ``warn``; anything else is logged here, by its type and stack only (its message may quote what the user
-    sent), and shown as an apology, so the server keeps serving whatever happens. ``warn=gr.Error`` raises
-    instead (the API).
+    ``warn``, followed by ``advice(error)`` when given (what to do about it on the page); anything else is
+    logged here, by its type and stack only (its message may quote what the user sent), and shown as an
+    apology, so the server keeps serving whatever happens. ``warn=gr.Error`` raises instead (the API).
     """
     started = time.perf_counter()
     try:
         result, outcome, message = fn(), "ok", None
     except UserError as error:
-        result, outcome, message = None, "input_error", str(error)
+        result, outcome, message = None, "input_error", str(error) + (advice(error) if advice else "")
     except Exception as error:
         log.error("%s failed: %s\n%s", kind, type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
         result, outcome, message = None, "error", APOLOGY
@@ -330,12 +337,16 @@ class FusionService:
         project = extras[1] if len(extras) > 1 else None
         if quiet_when_empty and not given:
             return CLEARED
-        files = [m for m in given if registry.modality(m).files]
-        hint = (f" To fuse the rest, remove the {' or '.join(files)} (the × on its box) or untick its “use” box."
-                if files else "")
+        def advice(error) -> str:  # the box to clear, when one input failed and others could be fused
+            failed = getattr(error, "modality", None)
+            if raise_failure or failed not in given or len(given) < 2:
+                return ""
+            clear = "remove it (the × on its box) or untick" if registry.modality(failed).files else "untick"
+            return f" To fuse the rest, {clear} “use {failed}”."
+
         p, _ = attempt("fuse", strategy, sorted(given),
                        lambda: self.run(strategy, given, severities, webcam_live, project),
-                       warn=gr.Error if raise_failure else lambda message: gr.Warning(message + hint))
+                       warn=gr.Error if raise_failure else gr.Warning, advice=advice)
         if p is None:
             return CLEARED
         model = f"{TAUGHT} ({p.strategy} fusion)" if strategy == TAUGHT else f"{p.strategy} fusion"

@@ -270,8 +270,9 @@ class Project:
 
         short = [c for c in self.classes if self.count(c) == 0]
         if len(self.classes) < MIN_CLASSES or short:
+            missing = f"{', '.join(short[:-1])} and {short[-1]} have" if len(short) > 1 else f"{''.join(short)} has"
             raise InputError(f"Teach at least {MIN_CLASSES} classes, each with at least one example"
-                             + (f" ({', '.join(short)} has none)." if short else "."))
+                             + (f" ({missing} none)." if short else "."))
         progress = progress or (lambda fraction, desc=None: None)
         started = time.monotonic()
         deadline = started + max_seconds

@@ -208,19 +208,28 @@ class TeachPage:
         return gr.update(value=str(path), visible=True) if path else gr.update(value=None, visible=False)
 
     def upload(self, project, archive, version, request: gr.Request):
-        """A zip from Download: its classes, examples and model replace the session's project."""
-        if archive is None:
-            return project, self.classes_update(project), gr.update(), version
-        restored = self.restore(archive)
+        """A zip from Download: its classes, examples and model replace the session's project -> (project, the
+        class choices, the report panel saying what was restored, the plot, the Fuse tab's strategy)."""
+        unchanged = project, self.classes_update(project), gr.update(), gr.update(), gr.update(), version
+        restored = None if archive is None else self.restore(archive)
         if restored is None:
-            return project, self.classes_update(project), gr.update(), version
+            return unchanged
         delete_project(project)
         project, notes = restored
         self.remember(project, request)
+        examples = len(project.examples)
+        said = (f"Restored {len(project.classes)} classes ({', '.join(project.classes)}) and {examples} "
+                f"example{'s' * (examples != 1)}"
+                + (f", with its trained model: “{TAUGHT}” is selected in the Fuse tab." if project.model is not None
+                   else "; train to use them in the Fuse tab."))
+        gr.Info(said)
         for note in notes:
             gr.Info(note)
-        choices = [*self.service.models, TAUGHT] if project.model is not None else list(self.service.models)
-        return project, self.classes_update(project), gr.update(choices=choices), version + 1
+        trained = project.model is not None
+        choices = [*self.service.models, *[TAUGHT] * trained]
+        panel = f'<div class="fl-panel"><p>{escape(said)}</p>{"".join(f"<p>{escape(n)}</p>" for n in notes)}</div>'
+        return (project, self.classes_update(project), panel, None,
+                gr.update(choices=choices, value=TAUGHT if trained else self.service.default), version + 1)
 
     def restore(self, archive):
         """``upload``'s re-encoding of a project zip (the upload, or on ZeroGPU its checked path) -> (project,

@@ -50,7 +50,9 @@ CSS = """
 .fl-words {line-height: 2}
 .fl-words mark {padding: 2px 4px; border-radius: 4px; margin-right: 2px}
 .fl-scroll {overflow-x: auto}
+.fl-scroll-hint {display: none; font-size: var(--text-sm); margin: 0 0 4px}
 @media (max-width: 600px) {
+  .fl-scroll-hint {display: block}
   .fl-panel table {font-size: var(--text-sm)}
   .fl-bar {width: 24px; margin-right: 3px}
   .fl-panel th, .fl-panel td {padding: 3px 3px}
@@ -92,10 +94,9 @@ def counted_html(p: Prediction, modalities=MODALITIES) -> str:
         weight = p.modality_weights[m] if has_weights else None
         weight_cell = f"{bar(weight, color(m))}{weight:.2f}" if has_weights else "—"
         contribution = p.contributions[m]
-        alone = p.unimodal[m]
         rows.append(f"<tr>{name}<td class=num>{weight_cell}</td>"
                     f"<td class=num>{diverging_bar(contribution, span, color(m))}{contribution:+.2f}</td>"
-                    f"<td>{escape(alone['label'] if alone['evidence'] else 'nothing')} ({alone['prob']:.0%})</td></tr>")
+                    f"<td>{escape(p.alone(m))}</td></tr>")
     if has_weights:
         foot = f"Weight: {WEIGHT_NAMES.get(p.strategy, 'the modality weight')} (sums to 1). "
     else:
@@ -103,9 +104,10 @@ def counted_html(p: Prediction, modalities=MODALITIES) -> str:
                 "contributions say what counted. ")
     foot += (f"Contribution: exact Shapley value of each input to log p({escape(p.guess)}) over every subset. "
              "Alone: what the fusion says from that input only.")
-    target = escape(p.label if p.label is not None else f"{p.answer} (best guess {p.guess})")
+    target = f"“{escape(p.label)}”" if p.label is not None else \
+        f"“{escape(p.guess)}” (the likeliest class; the answer is {escape(p.answer)})"
     return (f'<div class="fl-panel fl-scroll"><table><caption>How much each input counted for '
-            f'“{target}”</caption><thead><tr><th scope="col">input</th><th scope="col">weight</th>'
+            f'{target}</caption><thead><tr><th scope="col">input</th><th scope="col">weight</th>'
             f'<th scope="col">contribution</th><th scope="col">alone it says</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="fl-foot">{foot}</p></div>')
 
@@ -113,8 +115,7 @@ def counted_html(p: Prediction, modalities=MODALITIES) -> str:
 def headline(p: Prediction) -> str:
     """One line saying what was predicted, and plainly when it is unsure."""
     if p.label is None:
-        return (f"**No {p.class_noun} recognised.** The inputs show none of the classes (the best guess, "
-                f"{p.guess}, is at only {p.probs[p.guess]:.0%}).")
+        return f"**No {p.class_noun} recognised.**"
     prob = p.probs[p.label]
     if prob < LOW_CONFIDENCE:
         runner_up = p.top(2)[-1]
@@ -272,7 +273,8 @@ def compare_html(predictions: dict[str, Prediction], modalities=MODALITIES) -> s
         contributions = "<br>".join(f"{m} {p.contributions[m]:+.2f}" for m in p.modalities)
         rows.append(f"<tr><th scope=row>{name}</th><td>{escape(p.answer)}</td><td class=num>{p.probs[p.guess]:.1%}</td>"
                     f"<td>{weights}</td><td>{contributions}</td><td class=num>{p.timings_ms['total']:.0f}</td></tr>")
-    return (f'<div class="fl-panel fl-scroll"><table><caption>Every strategy on the same inputs</caption><thead><tr>'
+    return ('<div class="fl-panel fl-scroll"><p class="fl-scroll-hint">The table scrolls sideways: swipe it for '
+            'the contributions and timings.</p><table><caption>Every strategy on the same inputs</caption><thead><tr>'
             f'<th scope="col">strategy</th><th scope="col">prediction</th><th scope="col">confidence</th>'
             f'<th scope="col">weights</th><th scope="col">contributions</th><th scope="col">ms</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="fl-foot">Concatenation has no weights (—): it joins '

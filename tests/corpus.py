@@ -74,11 +74,16 @@ def transparent_digit() -> Image.Image:
 
 
 def page_events(url: str) -> dict[str, int]:
-    """{elem_id of the button or box an event starts from: its fn_index} of the page's events."""
+    """{elem_id of the button or box an event starts from: its fn_index} of the page's events; where one
+    element starts several (Fuse also hides the report link), the first registered, its own."""
     config = httpx.get(f"{url}config", timeout=30).json()
     elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-    return {elem[target]: dep["id"] for dep in config["dependencies"] for target, _ in dep["targets"]
-            if elem.get(target)}
+    events = {}
+    for dep in config["dependencies"]:
+        for target, _ in dep["targets"]:
+            if elem.get(target):
+                events.setdefault(elem[target], dep["id"])
+    return events
 
 
 def run_event(url: str, fn_index: int, data: list, session: str) -> tuple[list[str], dict]:

@@ -10,6 +10,7 @@ import socket
 import zipfile
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import soundfile
@@ -302,6 +303,73 @@ def test_enter_fuses_and_a_phone_scrolls_to_the_result(app_server, browser, tmp_
     keep_screenshot(page, "phone", tmp_path)
 
 
+# Gradio's own page client warns this whenever it closes an event stream (its EventSource stand-in has no
+# close()): nothing an app can change.
+GRADIO_STREAM_CLOSE = "warning: Method not implemented."
+
+
+def console_problems(page) -> list[str]:
+    """What the page's console warns or errs from now on, and every HTTP answer >= 400 (a live list)."""
+    problems = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning")
+            and f"{m.type}: {m.text}" != GRADIO_STREAM_CLOSE else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+    return problems
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_image_box_uploads_on_the_first_click_and_the_console_stays_quiet(app_server, browser, viewport):
+    page = open_page(browser, app_server.url, viewport)
+    problems = console_problems(page)
+    page.locator("#image-input button[aria-label='Upload file']").click()  # not the webcam area around it
+    page.wait_for_selector("#image-input :text('Click to Upload')", timeout=10000)
+    assert page.locator("#image-input video").count() == 0  # no camera was asked for
+    with page.expect_file_chooser() as chooser:
+        page.locator("#image-input").get_by_text("Click to Upload").click()
+    chooser.value.set_files(str(EXAMPLES / "image_7.png"))
+    page.wait_for_selector("#image-input img", timeout=30000)
+    page.get_by_placeholder("e.g.").fill("seven")
+    page.locator("#fuse-button").click()
+    assert wait_for_result(page) == "7"
+    if viewport is DESKTOP:  # a phone folds the inner tabs into a menu
+        for tab in ("Compare strategies", "Explanation", "Teach", "About", "Fuse"):
+            page.get_by_role("tab", name=tab).first.click()
+    assert problems == []
+
+
+def test_the_report_link_goes_with_its_prediction_and_keys_move_the_sliders(app_server, browser):
+    page = open_page(browser, app_server.url, DESKTOP)
+    box = page.get_by_placeholder("e.g.")
+    box.fill("seven")
+    box.press("Enter")
+    assert wait_for_result(page) == "7"
+    page.locator("#report-button").click()
+    page.wait_for_selector("#report-file a[href*='fusion-lens-report.zip']", timeout=30000)
+    before = page.locator("#info").inner_text()
+    box.fill("twelve")
+    box.press("Enter")
+    assert wait_for_result(page, before) == "no digit"
+    assert not page.locator("#report-file").is_visible()  # the link was for the "7"
+    info, counted = page.locator("#info").inner_text(), page.locator("#counted").inner_text()
+    assert "best guess" not in info and "the likeliest class; the answer is no digit" in counted
+    assert "no digit" in page.locator("#counted tbody tr").last.inner_text()  # alone, as in "What if"
+
+    box.fill("seven")
+    box.press("Enter")
+    assert wait_for_result(page, info) == "7"
+    before = page.locator("#info").inner_text()
+    page.locator("#corrupt-text input[type=range]").focus()
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")  # typos in most letters
+    wait_for_result(page, before)
+    after_keys = page.locator("#info").inner_text()
+    typed = page.locator("#corrupt-text input[type=number]")
+    typed.fill("0")
+    typed.press("Enter")
+    wait_for_result(page, after_keys)
+    assert page.locator("#corrupt-text input[type=range]").input_value() == "0"
+
+
 def test_live_preview_fuses_each_new_frame_with_the_latest_text(app_server, browser):
     page = open_page(browser, app_server.url, DESKTOP)
     page.get_by_placeholder("e.g.").fill("it is a seven")
@@ -373,6 +441,49 @@ def test_teach_two_classes_in_the_browser_then_predict_a_new_example(app_server,
     page.locator("#fuse-button").click()
     assert wait_for_result(page, no_class) == "circle"
     assert "your model" in page.locator("#info").inner_text()
+
+    # The project, downloaded and uploaded in a new tab, comes back trained and says so.
+    page.get_by_role("tab", name="Teach").click()
+    page.locator("#teach-download").click()
+    href = page.locator("#teach-zip a").first.get_attribute("href", timeout=30000)
+    archive = tmp_path / "project.zip"
+    archive.write_bytes(httpx.get(href if href.startswith("http") else app_server.url + href.lstrip("/")).content)
+    other = open_page(browser, app_server.url, DESKTOP)
+    other.get_by_role("tab", name="Teach").click()
+    with other.expect_file_chooser() as chooser:
+        other.locator("#teach-upload").click()
+    chooser.value.set_files(str(archive))
+    other.wait_for_selector("#teach-report :text('Restored 2 classes (circle, triangle)')", timeout=120000)
+    assert "“your model” is selected" in other.locator("#teach-report").inner_text()
+    other.get_by_role("tab", name="Fuse").click()
+    assert other.get_by_label("Fusion strategy").first.input_value() == "your model"
+
+
+def test_the_teach_tab_says_why_a_zip_is_no_project_and_cuts_long_texts(app_server, browser, tmp_path):
+    page = open_page(browser, app_server.url, DESKTOP)
+    page.get_by_role("tab", name="Teach").click()
+    report = tmp_path / "fusion-lens-report.zip"  # a zip from the Fuse tab's Download report, not a project
+    with zipfile.ZipFile(report, "w") as z:
+        z.writestr("report.json", "{}")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#teach-upload").click()
+    chooser.value.set_files(str(report))
+    page.wait_for_selector(".toast-body :text('fusion-lens-report.zip holds no manifest.csv.')", timeout=30000)
+    page.get_by_label("New class").fill("long")
+    page.locator("#teach-add-class").click()
+    page.wait_for_selector(".teach-class :text('long · 0 examples')", timeout=30000)
+    page.get_by_label("Example: text").fill("a long example " * 133)  # 1,995 characters
+    page.locator("#teach-add-example").click()
+    page.wait_for_selector(".teach-class :text('long · 1 example')", timeout=30000)
+    example = page.locator(".teach-example details.teach-text")
+    assert "(1,995 characters)" in example.locator("summary").inner_text()
+    assert page.evaluate("document.documentElement.scrollHeight") < 3000
+    clipped = page.evaluate("""() => { const zone = document.querySelector('#teach-files').getBoundingClientRect();
+        return [...document.querySelectorAll('#teach-files *')].filter(e => e.getBoundingClientRect().height > 0)
+            .filter(e => { const r = e.getBoundingClientRect();
+                           return r.bottom > zone.bottom + 1 || r.top < zone.top - 1; })
+            .map(e => e.innerText || e.tagName); }""")
+    assert clipped == []  # the drop zone is whole: its label, icon and "Click to Upload" inside it
 
 
 def test_clicking_an_example_shows_its_result(app_server, browser):

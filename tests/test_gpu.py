@@ -138,7 +138,7 @@ def test_the_teach_tab_works_across_the_process_boundary(zero_gpu, tmp_path):
 
     # A project zip restored in the GPU process comes back as this session's project.
     archive = page.download(project)["value"]
-    restored, _, _, version = page.upload(None, {"path": uploaded(archive)}, version, tab)
+    restored, *_, version = page.upload(None, {"path": uploaded(archive)}, version, tab)
     assert restored.classes == ["yes", "no"] and len(restored.examples) == 4 and page.sessions["zero"] is restored
     assert restored.model is not None and restored.folder != project.folder
     # A file the page never received is refused before the call, with the usual sentence.
