@@ -126,9 +126,12 @@ def cmd_space(args) -> int:
 
 
 def cmd_push(args) -> int:
+    from .hub import read_reports, reports_beside
     from .model import FusionModel
 
-    print(f"pushed: {FusionModel.from_pretrained(args.model).push_to_hub(args.repo, private=args.private)}")
+    reports = read_reports(args.report) if args.report else reports_beside(args.model)
+    model = FusionModel.from_pretrained(args.model)
+    print(f"pushed: {model.push_to_hub(args.repo, private=args.private, reports=reports)}")
     return 0
 
 
@@ -296,6 +299,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a model folder")
     p.add_argument("repo", metavar="USER/NAME")
     p.add_argument("--private", action="store_true")
+    p.add_argument("--report", action="append", metavar="DIR",
+                   help="an `evaluate` report folder for the card's model-index (repeatable; default: the reports "
+                        "in reports/ beside the model folder that were made on it, as the shipped models keep theirs)")
     p.set_defaults(run=cmd_push)
 
     p = sub.add_parser("summarize", help="one markdown table from several evaluation reports")

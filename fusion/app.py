@@ -96,6 +96,15 @@ def example_text_html(text: str, shown: int = 80) -> str:
             f'({len(text):,} characters)</summary>{escape(text)}</details>')
 
 
+def signed_in_pushes() -> bool:
+    """Push to Hub as the visitor signed in with Hugging Face: on a Space whose front matter has ``hf_oauth: true``
+    (it sets ``OAUTH_CLIENT_ID``). Anywhere else Gradio would stand in for the sign-in with this machine's own
+    token, which no visitor may use, so the page asks for a pasted token instead."""
+    from gradio.utils import get_space
+
+    return get_space() is not None and bool(os.environ.get("OAUTH_CLIENT_ID"))
+
+
 def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_strategy: gr.Dropdown) -> None:
     """The Teach tab: classes, examples (from the same kinds of input as the Fuse tab), train, zip in and out."""
     gr.Markdown(TEACH_HELP)
@@ -130,7 +139,10 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 with gr.Row(elem_classes="compact-row"):
                     repo = gr.Textbox(label="Repository", placeholder="your-name/my-classes", scale=3, min_width=150)
                     private_repo = gr.Checkbox(True, label="private", scale=1, min_width=90)
-                token = gr.Textbox(label="Your access token (write)", type="password", placeholder="hf_…")
+                if signed_in_pushes():
+                    gr.LoginButton(elem_id="teach-login")
+                else:
+                    token = gr.Textbox(label="Your access token (write)", type="password", placeholder="hf_…")
                 push = gr.Button("Push to Hub", size="sm", elem_id="teach-push")
                 pushed = gr.Markdown(elem_id="teach-pushed")
         with gr.Column(scale=6, min_width=320):
@@ -175,8 +187,12 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 concurrency_limit=1, concurrency_id="teach-train",
                 time_limit=time_limit(train_duration, MAX_TRAIN_SECONDS + 30), api_visibility="private")
     download.click(page.download, project, archive, api_visibility="private")
-    push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
-               api_visibility="private")
+    if signed_in_pushes():
+        push.click(page.push_signed_in, [project, repo, private_repo], pushed, time_limit=300,
+                   api_visibility="private")
+    else:
+        push.click(page.push, [project, repo, token, private_repo], pushed, time_limit=300,
+                   api_visibility="private")
     upload.upload(page.upload, [project, upload, version], [project, label, report, plot, fuse_strategy, version],
                   time_limit=time_limit(restore_duration, MAX_RESTORE_SECONDS + 30), **private)
 

@@ -82,7 +82,8 @@ def evaluate(model_dir, manifest, report_dir, cache_dir=None, device="cpu", late
     classes = len(loaded.labels)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    metrics: dict = {"model": str(model_dir), "strategy": model.strategy_name, "rows": len(rows_data),
+    metrics: dict = {"model": str(model_dir), "data": Path(manifest).name, "strategy": model.strategy_name,
+                     "rows": len(rows_data),
                      "complete_rows": len(complete), "negative_rows": len(negatives)}
 
     # 1. Every non-empty subset of modalities, clean inputs; negatives: the share abstained on.

@@ -94,7 +94,7 @@ class EndToEnd(nn.Module):
         self.head.config["finetuned"] = {m: {"blocks": self.blocks[m], "weights": OVERLAY_NAME.format(modality=m)}
                                          for m in self.suffixes}
         self.head.finetuned_state = {m: s.overlay() for m, s in self.suffixes.items()}
-        return self.head.save_pretrained(folder)
+        self.head.save_pretrained(folder)
 
 
 def check_entries(config: dict) -> None:

@@ -139,6 +139,7 @@ class Modality:
     widget: () -> the Gradio input component the page shows for it (None: not on the page).
     corruption: what ``corrupt`` does, as the page's slider says it.
     color: how the page draws it.
+    hub_task: the Hugging Face Hub task of a classifier of this input alone (a model card's tags), or None.
     """
 
     name: str
@@ -157,6 +158,7 @@ class Modality:
     widget: Callable | None = None
     corruption: str = "corruption"
     color: str = "#7F7F7F"
+    hub_task: str | None = None
 
 
 REGISTRY: dict[str, Modality] = {}
@@ -216,14 +218,14 @@ def build_text(options: dict, name: str, device):
 
 register_modality(Modality(
     "image", inputs.decode_image, corrupt.corrupt_image, positional=True, explain=explain_image, view=view_image,
-    widget=image_widget, corruption="noise + blur", color="#4C72B0",
+    widget=image_widget, corruption="noise + blur", color="#4C72B0", hub_task="image-classification",
     encoder={"name": "efficientnet-lite0", "size": 128, "preprocessing": "digit", "blocks": 15}, dim=192,
     build=build_image))
 register_modality(Modality(
     "audio", inputs.decode_audio, corrupt.corrupt_audio, pool_frames=True, explain=explain_audio, view=view_audio,
-    widget=audio_widget, corruption="noise", color="#DD8452",
+    widget=audio_widget, corruption="noise", color="#DD8452", hub_task="audio-classification",
     encoder={"name": "whisper-base", "layers": 4}, dim=512, build=build_audio))
 register_modality(Modality(
     "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text,
     encoded_notes=text_notes, no_evidence=text_no_evidence, widget=text_widget, corruption="typos", color="#55A868",
-    encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))
+    hub_task="text-classification", encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from huggingface_hub import PyTorchModelHubMixin
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -60,7 +61,7 @@ class FusionOutput:
     subset_probs: dict[tuple[str, ...], torch.Tensor] = field(default_factory=dict)
 
 
-class FusionModel(nn.Module):
+class FusionModel(nn.Module, PyTorchModelHubMixin):
     """Projection per modality -> a fusion strategy -> logits, plus auxiliary unimodal heads.
 
     config keys: labels, strategy, strategy_config (its hyper-parameters), d_model, dropout,
@@ -230,34 +231,72 @@ class FusionModel(nn.Module):
 
     # --- checkpoints -------------------------------------------------------------------------------
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """The mixin's saving hook (``save_pretrained`` adds the model card): the config with its format,
+        the fusion weights, and each fine-tuned encoder's blocks."""
         config = {**self.config, "format_version": FORMAT_VERSION, "weights": WEIGHTS_NAME}
-        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        (save_directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, folder / WEIGHTS_NAME, metadata={"format": "pt"})
+        save_file(state, save_directory / WEIGHTS_NAME, metadata={"format": "pt"})
         for modality, entry in self.config.get("finetuned", {}).items():
             overlay = {k: v.detach().cpu().contiguous() for k, v in self.finetuned_state[modality].items()}
-            save_file(overlay, folder / entry["weights"], metadata={"format": "pt", "blocks": str(entry["blocks"])})
-        return folder
+            save_file(overlay, save_directory / entry["weights"],
+                      metadata={"format": "pt", "blocks": str(entry["blocks"])})
 
-    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False) -> str:
-        """Upload this model with a generated model card (``fusion.hub.push_model``) -> the repository URL."""
-        from .hub import push_model
+    def generate_model_card(self, repo_id: str | None = None, reports: list[dict] = ()):
+        """The mixin's card hook: ``fusion.hub.model_card`` (``ModelCardData``, ``model-index`` from ``reports``,
+        ``evaluate``'s metrics)."""
+        from .hub import model_card
 
-        return push_model(self, repo_id, token=token, private=private)
+        return model_card(self.config, repo_id, reports, self._hub_mixin_info.model_card_data.tags)
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
+                    commit_message: str = "Upload a Fusion Lens model", reports: list[dict] = ()) -> str:
+        """As the mixin's: ``save_pretrained`` into a temporary folder (its card naming ``repo_id``), create the
+        repository and upload the folder -> the repository's URL; the Hub's refusals become a ``HubError``.
+
+        token: else ``HF_TOKEN`` or ``hf auth login``, as huggingface_hub finds it. reports: ``evaluate``
+        metrics for the card's ``model-index`` (``fusion.hub.read_reports``).
+        """
+        from .hub import upload
+
+        with tempfile.TemporaryDirectory(prefix="fusion-push-") as tmp:
+            self.save_pretrained(tmp, model_card_kwargs={"repo_id": repo_id, "reports": reports})
+            return upload(Path(tmp), repo_id, "model", token, private, commit_message)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device=None, revision: str | None = None) -> FusionModel:
-        """Load a model folder, a zip holding one (a Teach project's download: its ``model/``), or a hub
-        repository id "user/name" (at ``revision``) through the local hub cache (downloading only when
-        allowed). JSON + safetensors only; pickles and paths leaving the folder are refused."""
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, device=None, revision: str | None = None,
+                        **hub_options) -> FusionModel:
+        """Load a model folder, a hub repository "user/name" (at ``revision``; downloaded unless
+        ``HF_HUB_OFFLINE`` is on, as huggingface_hub does) or a zip holding a model (a Teach project's download:
+        its ``model/``). JSON + safetensors only; pickles and paths leaving the folder are refused.
+
+        hub_options: huggingface_hub's (token, cache_dir, force_download, local_files_only).
+        """
+        name = pretrained_model_name_or_path
+        if Path(name).suffix.lower() == ".zip" and Path(name).is_file():
+            return cls.from_zip(name, device)
+        return cls._from_pretrained(model_id=str(name), revision=revision, map_location=device or "cpu",
+                                    **{"cache_dir": None, "force_download": False, "local_files_only": False,
+                                       "token": None, **hub_options})
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
+                         local_files_only: bool, token, map_location="cpu", strict: bool = True, config=None
+                         ) -> FusionModel:
+        """The mixin's loading hook: the repository's snapshot (or the folder ``model_id``), its config read
+        and bounded before anything is built (``config``, the mixin's unchecked copy, is not used)."""
         from .hub import download_model, is_repo_id
 
-        if Path(folder).suffix.lower() == ".zip" and Path(folder).is_file():
-            return cls.from_zip(folder, device)
-        folder = download_model(folder, revision) if is_repo_id(folder) else Path(folder)
+        folder = Path(model_id)
+        if is_repo_id(model_id):
+            folder = download_model(model_id, revision, cache_dir=cache_dir, force_download=force_download,
+                                    local_files_only=local_files_only, token=token)
+        return cls.load_folder(folder, map_location)
+
+    @classmethod
+    def load_folder(cls, folder: Path, device="cpu") -> FusionModel:
+        """A model folder on this machine -> the model on ``device``, every file checked first."""
         config_path = folder / CONFIG_NAME
         if not config_path.is_file():
             pickles = [p.name for p in folder.glob("*") if p.suffix in PICKLE_SUFFIXES] if folder.is_dir() else []
@@ -309,7 +348,7 @@ class FusionModel(nn.Module):
                                   f"missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}.")
         model.load_state_dict(state)
         model.finetuned_state = read_overlays(folder, config)
-        return model.eval().to(device or "cpu")
+        return model.eval().to(device)
 
     @classmethod
     def from_zip(cls, path: str | Path, device=None) -> FusionModel:
@@ -321,7 +360,7 @@ class FusionModel(nn.Module):
             if not (folder / "model" / CONFIG_NAME).is_file() and not (folder / CONFIG_NAME).is_file():
                 raise CheckpointError(f"{Path(path).name} holds no model: train one first (a project zip "
                                       "gets its model/ folder once trained).")
-            return cls.from_pretrained(folder / "model" if (folder / "model").is_dir() else folder, device)
+            return cls.from_pretrained(folder / "model" if (folder / "model").is_dir() else folder, device=device)
 
 
 def misfit(state: dict, config: dict, name: str, tensor: torch.Tensor, wanted: torch.Tensor) -> str:

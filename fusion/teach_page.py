@@ -241,15 +241,26 @@ class TeachPage:
         return restored
 
     def push(self, project, repo_id: str, token: str, private: bool) -> str:
-        """Push to Hub: the session's taught model, to the user's repository with the user's own token
-        -> a line with its link. Never the server's token: on a public Space that would upload into the
-        Space owner's account."""
+        """Push to Hub off Spaces: with the access token the user pasted, used for this upload only."""
+        return self.push_as(project, repo_id, private, token, "Paste a Hugging Face access token with write "
+                            "permission (huggingface.co/settings/tokens); it is used for this upload only.")
+
+    def push_signed_in(self, project, repo_id: str, private: bool, oauth_token: gr.OAuthToken | None) -> str:
+        """Push to Hub on a Space with OAuth: as the visitor who signed in (Gradio injects their token, limited
+        to the scopes the Space's ``hf_oauth_scopes`` asks for)."""
+        return self.push_as(project, repo_id, private, oauth_token.token if oauth_token else "",
+                            "Sign in with Hugging Face first (the button above Push): the model goes to your "
+                            "account.")
+
+    def push_as(self, project, repo_id: str, private: bool, token: str, no_token: str) -> str:
+        """The session's taught model to the user's repository with the user's own token -> a line with its
+        link; ``no_token``: what to say without one. Never the server's token: on a public Space that would
+        upload into the Space owner's account."""
         def run():
             if project is None or project.model is None:
                 raise InputError("Train a model first: Push sends the trained model.")
             if not (token or "").strip():
-                raise InputError("Paste a Hugging Face access token with write permission "
-                                 "(huggingface.co/settings/tokens); it is used for this upload only.")
+                raise InputError(no_token)
             return project.model.push_to_hub((repo_id or "").strip(), token=token.strip(), private=private)
 
         url, _ = attempt("teach_push", "teach", [], run)

@@ -598,6 +598,29 @@ def test_an_example_that_fails_is_raised_so_gradio_does_not_cache_it(service, tm
         service.fuse_example(str(tmp_path / "gone.png"), None, None)
 
 
+def test_push_signs_visitors_in_on_a_space_with_oauth_and_asks_for_a_token_elsewhere(service, monkeypatch):
+    """On a Space with ``hf_oauth: true`` (which sets OAUTH_CLIENT_ID) the Teach tab's push uses the visitor's
+    sign-in; anywhere else (Gradio would sign in with this machine's own token) a pasted token, and no
+    handler that could receive an OAuth token."""
+    from fusion.app import build_demo
+
+    def push_parts(demo):
+        config = demo.get_config_file()
+        kinds = {c["props"].get("elem_id") or c["props"].get("label"): c["type"] for c in config["components"]}
+        fns = [block.fn for block in demo.fns.values()]
+        handler = next(getattr(fn, "__name__", "") for fn in fns if getattr(fn, "__name__", "").startswith("push"))
+        return kinds, handler, demo.expects_oauth
+
+    kinds, handler, oauth = push_parts(build_demo(service))
+    assert kinds.get("Your access token (write)") == "textbox" and "teach-login" not in kinds
+    assert handler == "push" and not oauth
+    for name, value in {"SYSTEM": "spaces", "SPACE_ID": "someone/fusion-lens", "OAUTH_CLIENT_ID": "x"}.items():
+        monkeypatch.setenv(name, value)
+    kinds, handler, oauth = push_parts(build_demo(service))
+    assert kinds.get("teach-login") == "loginbutton" and "Your access token (write)" not in kinds
+    assert handler == "push_signed_in" and oauth
+
+
 def test_the_default_cache_cleanup_is_ten_minutes(service):
     from fusion.app import build_demo
 

@@ -153,18 +153,23 @@ def test_broken_weights_are_checkpoint_errors(saved, tmp_path, case):
     assert_plain_sentence(str(caught.value))
 
 
-def test_a_hub_encoder_is_not_fetched_unless_allowed(saved, tmp_path, monkeypatch):
-    monkeypatch.delenv("FUSION_ALLOW_DOWNLOAD", raising=False)
-    folder = copy_model(saved, tmp_path)
-    config = json.loads((folder / "config.json").read_text())
-    config["encoders"]["text"] = {"name": "hf:evil-user/evil-model"}
-    (folder / "config.json").write_text(json.dumps(config))
-    import huggingface_hub
+def test_a_hub_encoder_not_in_the_cache_is_a_checkpoint_error_offline(saved, tmp_path, monkeypatch):
+    """With ``HF_HUB_OFFLINE`` on, an hf: encoder a model folder names is looked for in the local hub cache
+    alone (transformers reads the same offline mode); missing there, one sentence, no network."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _http
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
 
     def no_network(*args, **kwargs):
         raise AssertionError("the hub was contacted")
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    monkeypatch.setattr(_http, "get_session", no_network)
+    folder = copy_model(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["encoders"]["text"] = {"name": "hf:evil-user/evil-model"}
+    (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="cannot be loaded here"):
         fusion.load_model(folder, device="cpu")
 
@@ -261,10 +266,10 @@ def test_train_config_refuses_what_a_run_cannot_use():
 
 
 def test_configs_without_finetuned_blocks_load_as_before(saved):
-    """No ``finetuned`` field: no overlay, nothing written beside the head."""
+    """No ``finetuned`` field: no overlay, nothing written beside the head and its model card."""
     model = FusionModel.from_pretrained(saved)
     assert model.finetuned_state == {} and "finetuned" not in model.config
-    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in saved.iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 def test_checkpoints_from_before_injected_heads_still_load(saved, tmp_path):

