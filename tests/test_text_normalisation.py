@@ -73,6 +73,39 @@ def test_a_text_that_is_no_evidence_says_so(shipped, text, named):
     assert (named in p.notes[1] and "(0–9)" in p.notes[1]) if named else "could not read" in p.notes[1]
 
 
+# Digits typed in the six languages num2words writes for the digits task (fusion.data.digits.LANGUAGES).
+FOREIGN_DIGITS = {"es": ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"],
+                  "fr": ["zéro", "", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"],
+                  "de": ["", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"],
+                  "it": ["zero", "uno", "", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove"],
+                  "pt": ["zero", "", "dois", "três", "quatro", "cinco", "seis", "sete", "oito", "nove"],
+                  "ru": ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"]}
+
+
+@pytest.mark.parametrize("language", sorted(FOREIGN_DIGITS))
+def test_digits_typed_in_other_languages_are_read_as_digits(shipped, language):
+    """Every digit of the language the shipped model maps (an empty entry: the word is also an English word
+    with another meaning, "un", "um", "null", "due", and is left as typed)."""
+    for digit, word in enumerate(FOREIGN_DIGITS[language]):
+        if word:
+            assert fusion.predict(shipped, text=word).label == str(digit), (language, word)
+    assert fusion.predict(shipped, text="I wrote a " + FOREIGN_DIGITS[language][7]).label == "7"
+
+
+@pytest.mark.parametrize("text, named", [("doce", "“twelve”"), ("zweiundvierzig", "“forty-two”"),
+                                         ("cuarenta y dos", "“forty-two”"), ("dix-sept", "“seventeen”"),
+                                         ("quatre-vingt-dix", "“ninety”"), ("cien", "“hundred”"),
+                                         ("двадцать", "“twenty”"), ("mille", "“thousand”")])
+def test_other_numbers_typed_in_other_languages_are_no_digit(shipped, text, named):
+    p = fusion.predict(shipped, text=text)
+    assert p.label is None and not p.unimodal["text"]["evidence"] and named in p.notes[1]
+
+
+def test_number_words_that_are_english_words_stay_english():
+    for text in ("um, let me think", "the due date", "a null result", "once upon a time", "an elf", "one cent"):
+        assert apply_aliases(text, TEXT_ALIASES, DIGITS) == text
+
+
 def test_no_evidence_needs_numeric_labels_for_numbers():
     assert no_evidence("it's 7 or 8", ["[CLS]", "7", "or", "8", "[SEP]"], DIGITS) is None
     assert no_evidence("07", ["07"], DIGITS) is None

@@ -78,9 +78,33 @@ SPOKEN_WORDS = {label: (word, "oh") if label == 0 else (word,) for label, word i
 # The other English ways to write a digit, which the digits models' text maps to the words the training text
 # was written with (``train --text-aliases digits`` puts them in the config field text_aliases). Not "o":
 # training text's typos make it from "so" ("o i wrote a 7").
-TEXT_ALIASES = {"zero": ["oh", "nought", "naught", "nil", "zilch", "zip", "nada"], "one": ["wun"], "two": ["deuce"],
-                "three": ["trey"], "four": ["fower"], "five": ["fife"], "six": ["half a dozen", "half-dozen"],
-                "seven": [], "eight": [], "nine": ["niner"]}
+ENGLISH_ALIASES = {"zero": ["oh", "nought", "naught", "nil", "zilch", "zip", "nada"], "one": ["wun"],
+                   "two": ["deuce"], "three": ["trey"], "four": ["fower"], "five": ["fife"],
+                   "six": ["half a dozen", "half-dozen"], "seven": [], "eight": [], "nine": ["niner"]}
+# Numbers typed in other languages, as num2words writes them: a digit reads as its English word (a class), any
+# other number as its English name, which the text check (``fusion.textnorm.no_evidence``) knows is no class.
+LANGUAGES = ("es", "fr", "de", "it", "pt", "ru")
+OTHER_NUMBERS = (*range(10, 100), 100, 1000)
+# Number words of those languages that are English words meant otherwise far more often ("um, …", "due",
+# "null", "once", "elf", "cent", "mil"): left as typed.
+ALSO_ENGLISH = frozenset({"un", "um", "null", "due", "once", "elf", "cent", "mil"})
+
+
+def number_words(languages=LANGUAGES, numbers=(*range(10), *OTHER_NUMBERS)) -> dict[str, list[str]]:
+    """{English name of a number: [its names in ``languages`` that differ from it]}, from num2words."""
+    from num2words import num2words
+
+    table = {}
+    for n in numbers:
+        english = num2words(n, lang="en")
+        words = {num2words(n, lang=language).lower() for language in languages} - ALSO_ENGLISH - {english}
+        if words:
+            table[english] = sorted(words)
+    return table
+
+
+TEXT_ALIASES = {word: sorted({*others, *number_words().get(word, [])}) for word, others in ENGLISH_ALIASES.items()}
+TEXT_ALIASES.update({word: others for word, others in number_words().items() if word not in TEXT_ALIASES})
 # MNIST images per class (train, val, test), rows per class of other writers, clip renditions per
 # (voice, word), negative phrases synthesised per (train, val), by build size.
 IMAGES_PER_CLASS = {"full": (350, 50, 100), "small": (10, 5, 10)}
