@@ -71,7 +71,8 @@ def cmd_train(args) -> int:
                       lr=args.lr, weight_decay=args.weight_decay, consistency_weight=args.consistency_weight,
                       seed=args.seed,
                       image_size=args.image_size, image_preprocessing=args.image_preprocessing,
-                      image_blocks=args.image_blocks or None, audio_encoder=args.audio_encoder,
+                      image_blocks=args.image_blocks or None, image_encoder=args.image_encoder,
+                      audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
                       audio_layers=args.audio_layers or None, ema_decay=args.ema_decay, soup=args.soup,
                       text_aliases=args.text_aliases, negative_weight=args.negative_weight,
                       class_noun=args.class_noun, finetune=args.finetune, finetune_lr=args.finetune_lr)
@@ -246,7 +247,13 @@ def parser() -> argparse.ArgumentParser:
                    help="'digit' finds and centres a handwritten digit; 'center' is a plain centre crop")
     p.add_argument("--image-blocks", type=whole_number(0, 15), default=defaults.image_blocks,
                    help="tokens from the first N EfficientNet blocks (1-15); 0: the final 1280-d features")
-    p.add_argument("--audio-encoder", choices=sorted(WHISPER_MODELS), default=defaults.audio_encoder)
+    p.add_argument("--image-encoder", default=defaults.image_encoder,
+                   help="efficientnet-lite0, or hf:<repo id or folder> for a transformers vision backbone")
+    p.add_argument("--audio-encoder", default=defaults.audio_encoder,
+                   help=f"{', '.join(sorted(WHISPER_MODELS))}, or hf:<repo id or folder> for a transformers speech "
+                   "backbone")
+    p.add_argument("--text-encoder", default=defaults.text_encoder,
+                   help="all-minilm-l6-v2, or hf:<repo id or folder> for a transformers text backbone")
     p.add_argument("--audio-layers", type=whole_number(0, 32), default=defaults.audio_layers,
                    help="tokens from the first N Whisper layers (base 1-6, tiny.en 1-4); 0: all of them")
     p.add_argument("--text-aliases", choices=TEXT_ALIAS_SETS,

@@ -37,6 +37,10 @@ class TrainConfig:
     image_size: int = 128
     image_preprocessing: str = "digit"
     image_blocks: int | None = 15  # EfficientNet blocks whose output are the image tokens; None: the 1280-d head
+    # Each modality's encoder: a built-in name, or "hf:<repo id or folder>" (a transformers backbone, which takes
+    # none of the built-in encoders' options: image_size, image_preprocessing, image_blocks, audio_layers).
+    image_encoder: str = "efficientnet-lite0"
+    text_encoder: str = "all-minilm-l6-v2"
     audio_encoder: str = "whisper-base"
     audio_layers: int | None = 4  # Whisper layers whose output are the audio tokens; None: all of them
     negative_weight: float = 0.5  # outlier exposure: the weight of negatives' pull towards no class (uniform)
@@ -75,6 +79,9 @@ class TrainConfig:
             need(getattr(self, name) < 1, name, "below 1")
         need(self.reliability <= 1, "reliability", "a probability, at most 1")
         need(self.image_preprocessing in ("digit", "center"), "image_preprocessing", "'digit' or 'center'")
+        for name in ("image_encoder", "audio_encoder", "text_encoder"):
+            need(isinstance(getattr(self, name), str) and getattr(self, name).strip(), name,
+                 "an encoder name or hf:<repo id or folder>")
         need(self.text_aliases in (None, *TEXT_ALIAS_SETS), "text_aliases", f"None or one of {TEXT_ALIAS_SETS}")
         need(self.finetune_lr is None or self.finetune_lr > 0, "finetune_lr", "None or > 0")
         self.finetune_blocks  # noqa: B018 (parses "image:1,text:1", an OptionError naming the option otherwise)

@@ -35,7 +35,7 @@ from . import modalities as registry
 from .calibration import reliability
 from .config import TrainConfig
 from .data.manifest import read_manifest_or_zip
-from .encoders import DEFAULT_SPECS, normalize_spec, shared_encoder
+from .encoders import normalize_spec, shared_encoder
 from .errors import ManifestError, OptionError
 from .features import FeatureCache, collate
 from .finetune import EndToEnd, PrefixView
@@ -352,6 +352,21 @@ def recalibrate(model_dir: str | Path, val: str | Path, cache_dir=None, device: 
     return calibration
 
 
+def encoder_specs(cfg: TrainConfig, modalities) -> dict[str, dict]:
+    """{modality: encoder spec} for a run: the config's encoder for image, audio and text, with the built-in
+    encoders' options (image size, preprocessing and blocks; audio layers); an ``hf:`` backbone takes none.
+    Other registered modalities get their registry default."""
+    chosen = {"image": (cfg.image_encoder, {"size": cfg.image_size, "preprocessing": cfg.image_preprocessing,
+                                             "blocks": cfg.image_blocks}),
+              "audio": (cfg.audio_encoder, {"layers": cfg.audio_layers}), "text": (cfg.text_encoder, {})}
+    specs = {}
+    for m in modalities:
+        name, options = chosen.get(m, (None, {}))
+        specs[m] = (dict(registry.modality(m).encoder) if name is None
+                    else {"name": name} if name.startswith("hf:") else {"name": name, **options})
+    return specs
+
+
 def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: TrainConfig, cache_dir=None,
           device: str = "cpu") -> dict:
     """Train one strategy and save the best (by validation) model folder to ``out``; returns the log (and
@@ -370,15 +385,12 @@ def train(manifest: str | Path, val: str | Path | None, out: str | Path, cfg: Tr
             val_rows = read_manifest_or_zip(val, Path(unpacked) / "val")
         labels = sort_labels(row["label"] for row in train_rows)
         modalities = [m for m in registry.names() if any(row[m] for row in train_rows)]
-        # The registry's default encoder per modality; the CLI's image and audio options adjust those two.
-        specs = {m: dict(registry.modality(m).encoder) for m in modalities}
-        specs["image"] = {**DEFAULT_SPECS["image"], "size": cfg.image_size,
-                          "preprocessing": cfg.image_preprocessing, "blocks": cfg.image_blocks}
-        specs["audio"] = {"name": cfg.audio_encoder, "layers": cfg.audio_layers}
-        try:
-            encoders = {m: shared_encoder(m, specs[m], device) for m in modalities}
-        except ValueError as error:  # an encoder option the encoder refuses (e.g. more layers than it has)
-            raise OptionError(str(error)) from None
+        specs, encoders = encoder_specs(cfg, modalities), {}
+        for m in modalities:
+            try:
+                encoders[m] = shared_encoder(m, specs[m], device)
+            except (ValueError, TypeError, OSError) as error:  # an unknown name, an option it refuses, no such model
+                raise OptionError(f"{m}_encoder {specs[m]['name']!r}: {str(error).splitlines()[0]}") from None
         finetune, cuts = cfg.finetune_blocks, {}
         for m, blocks in finetune.items():
             if m not in modalities:

@@ -272,6 +272,17 @@ def wait_until_serving(process, url: str, timeout: float = 180.0) -> bool:
     return False
 
 
+def cache_repo(cache, repo_id: str, revision: str, files: dict, kind: str = "models"):
+    """Lay out files ({name: bytes}) as huggingface_hub caches a snapshot, with refs/main -> revision."""
+    repo = cache / f"{kind}--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    for name, data in files.items():
+        (repo / "snapshots" / revision / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "snapshots" / revision / name).write_bytes(data)
+    return repo / "snapshots" / revision
+
+
 class RecordingApi:
     """Stands in for huggingface_hub's ``HfApi``: records the calls, and the files an upload would send
     ({path in the folder: bytes}), instead of making them. ``calls`` is reset by the ``recording_api`` fixture."""

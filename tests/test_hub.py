@@ -10,6 +10,7 @@ import httpx
 import huggingface_hub
 import pytest
 import torch
+from corpus import cache_repo
 from huggingface_hub import ModelCard, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -54,17 +55,6 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     return calls
-
-
-def cache_repo(cache, repo_id: str, revision: str, files: dict, kind: str = "models"):
-    """Lay out files ({name: bytes}) as huggingface_hub caches a snapshot, with refs/main -> revision."""
-    repo = cache / f"{kind}--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    for name, data in files.items():
-        (repo / "snapshots" / revision / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / "snapshots" / revision / name).write_bytes(data)
-    return repo / "snapshots" / revision
 
 
 def test_encoder_weights_come_from_the_hub_cache_when_it_holds_the_right_bytes(hub_cache):

@@ -68,6 +68,55 @@ def test_another_speech_encoder_and_the_raw_weights(tiny_data, tmp_path):
     assert fusion.predict(model, audio=clip).label in model.labels
 
 
+def test_hf_backbones_train_from_the_cli(tiny_data, tmp_path, monkeypatch, capsys):
+    """``train --text-encoder hf:someone/tiny-bert --audio-encoder hf:<folder>``: a tiny random BERT from the local
+    hub cache (offline) and a tiny wav2vec2 from a folder are the encoders, recorded in the config and served."""
+    from corpus import cache_repo
+    from huggingface_hub import constants
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+    )
+
+    from fusion.__main__ import main
+
+    bert = tmp_path / "bert"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *[w for n in range(10) for w in (str(n),)], "seven"]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(bert)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=37)).save_pretrained(bert)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cache_repo(tmp_path / "hub", "someone/tiny-bert", "b" * 40,
+               {p.name: p.read_bytes() for p in bert.iterdir() if p.is_file()})
+    speech = tmp_path / "wav2vec2"
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                                 conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2,
+                                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)).save_pretrained(speech)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(speech)
+
+    train_csv, val_csv = tiny_data
+    out = tmp_path / "model"
+    assert main(["train", "--manifest", str(train_csv), "--val", str(val_csv), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "10", "--text-encoder", "hf:someone/tiny-bert",
+                 "--audio-encoder", f"hf:{speech}", "--cache", str(tmp_path / "cache")]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["encoders"]["text"] == {"name": "hf:someone/tiny-bert"}
+    assert config["encoders"]["audio"] == {"name": f"hf:{speech}"}  # no Whisper layers for a wav2vec2
+    assert config["encoders"]["image"]["name"] == "efficientnet-lite0"
+    assert config["encoder_dims"]["text"] == config["encoder_dims"]["audio"] == 32
+    model = fusion.load_model(out, device="cpu")
+    assert fusion.predict(model, text="7", audio=read_manifest(val_csv)[0]["audio"]).label in [*model.labels, None]
+    # An encoder that does not exist is the option's one-line error, before any feature is computed.
+    assert main(["train", "--manifest", str(train_csv), "--val", str(val_csv), "--out", str(tmp_path / "m2"),
+                 "--text-encoder", "hf:someone/missing"]) == 2
+    assert "someone/missing" in capsys.readouterr().err
+
+
 def test_a_soup_averages_its_members_and_reports_the_average(tiny_data, tmp_path):
     """--soup 2: two runs from one initialisation; what is saved is their average, validated as such."""
     train_csv, val_csv = tiny_data
