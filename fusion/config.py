@@ -17,6 +17,26 @@ TEXT_ALIAS_SETS = ("digits",)  # built-in tasks (modules of fusion.data) with a 
 WHOLE_NUMBER_BOUNDS = {"epochs": (1, 1000), "patience": (1, 1000), "batch_size": (1, 4096), "soup": (1, 10),
                        "image_size": (1, 1024), "seed": (0, 2**32 - 1)}  # numpy seeds are 32-bit
 
+MAX_BLOCKS = 64  # encoder blocks ``--finetune`` may train (fusion.finetune)
+
+
+def parse_finetune(text: str | None) -> dict[str, int]:
+    """"image:1,text:2" -> {"image": 1, "text": 2}; None or "" -> {}. OptionError names what is wrong."""
+    if not text:
+        return {}
+    if not isinstance(text, str):
+        raise OptionError(f"finetune must be a text like 'image:1,text:1'; got {text!r}.")
+    blocks: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, count = part.strip().partition(":")
+        if not sep or not name or not count.strip().isdigit() or not 1 <= int(count) <= MAX_BLOCKS:
+            raise OptionError(f"finetune must be MODALITY:N[,MODALITY:N...] with N in 1..{MAX_BLOCKS} "
+                              f"(e.g. image:1); got {text!r}.")
+        if name in blocks:
+            raise OptionError(f"finetune names {name!r} twice: {text!r}.")
+        blocks[name] = int(count)
+    return blocks
+
 
 @dataclass
 class TrainConfig:
@@ -52,8 +72,6 @@ class TrainConfig:
     @property
     def finetune_blocks(self) -> dict[str, int]:
         """{modality: N} from ``finetune``."""
-        from .finetune import parse_finetune
-
         return parse_finetune(self.finetune)
 
     @property

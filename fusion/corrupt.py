@@ -11,7 +11,6 @@ from __future__ import annotations
 import string
 
 import numpy as np
-from scipy import ndimage
 
 # Random characters for text noise: digits included on purpose, they are the most misleading noise.
 TEXT_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " "
@@ -38,6 +37,8 @@ def corrupt_image(image: np.ndarray, severity: float, rng: np.random.Generator) 
     h, w = image.shape[:2]
     picture = image.astype(np.float32)
     blur = 2.0 * severity * min(h, w) / 64  # in pixels of a 64-px view, so the look is resolution-free
+    from scipy import ndimage  # here, not at the top: the CLI's --help imports this module and stays quick
+
     picture = ndimage.gaussian_filter(picture, (blur, blur, 0))
     cell = max(1, round(min(h, w) / NOISE_CELLS))
     coarse = rng.normal(0.0, 90.0 * severity, (-(-h // cell), -(-w // cell), 3)).astype(np.float32)

@@ -17,30 +17,10 @@ import hashlib
 import torch
 from torch import nn
 
-from .errors import CheckpointError, OptionError
+from .config import MAX_BLOCKS
+from .errors import CheckpointError
 
 OVERLAY_NAME = "{modality}.finetune.safetensors"
-MAX_BLOCKS = 64
-
-
-def parse_finetune(text: str | None) -> dict[str, int]:
-    """"image:1,text:2" -> {"image": 1, "text": 2}; None or "" -> {}. OptionError names what is wrong."""
-    if not text:
-        return {}
-    if not isinstance(text, str):
-        raise OptionError(f"finetune must be a text like 'image:1,text:1'; got {text!r}.")
-    blocks: dict[str, int] = {}
-    for part in text.split(","):
-        name, sep, count = part.strip().partition(":")
-        if not sep or not name or not count.strip().isdigit() or not 1 <= int(count) <= MAX_BLOCKS:
-            raise OptionError(f"finetune must be MODALITY:N[,MODALITY:N...] with N in 1..{MAX_BLOCKS} "
-                              f"(e.g. image:1); got {text!r}.")
-        if name in blocks:
-            raise OptionError(f"finetune names {name!r} twice: {text!r}.")
-        blocks[name] = int(count)
-    return blocks
-
-
 class PrefixView:
     """An encoder seen up to a cut: ``encode`` gives the input of block ``cut`` (for the feature cache).
 
