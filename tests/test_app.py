@@ -349,7 +349,7 @@ def test_the_report_link_goes_with_its_prediction_and_keys_move_the_sliders(app_
     box.fill("twelve")
     box.press("Enter")
     assert wait_for_result(page, before) == "no digit"
-    assert not page.locator("#report-file").is_visible()  # the link was for the "7"
+    page.locator("#report-file").wait_for(state="hidden", timeout=10000)  # the link was for the "7"
     info, counted = page.locator("#info").inner_text(), page.locator("#counted").inner_text()
     assert "best guess" not in info and "the likeliest class; the answer is no digit" in counted
     assert "no digit" in page.locator("#counted tbody tr").last.inner_text()  # alone, as in "What if"
@@ -605,19 +605,26 @@ def test_push_signs_visitors_in_on_a_space_with_oauth_and_asks_for_a_token_elsew
     from fusion.app import build_demo
 
     def push_parts(demo):
-        config = demo.get_config_file()
-        kinds = {c["props"].get("elem_id") or c["props"].get("label"): c["type"] for c in config["components"]}
-        fns = [block.fn for block in demo.fns.values()]
-        handler = next(getattr(fn, "__name__", "") for fn in fns if getattr(fn, "__name__", "").startswith("push"))
-        return kinds, handler, demo.expects_oauth
+        """({elem_id or label: component class name}, the push handler's name, whether Gradio attaches OAuth)."""
+        kinds = {getattr(b, "elem_id", None) or getattr(b, "label", None): type(b).__name__
+                 for b in demo.blocks.values()}
+        names = [getattr(block.fn, "__name__", "") for block in demo.fns.values()]
+        return kinds, next(name for name in names if name.startswith("push")), demo.expects_oauth
 
     kinds, handler, oauth = push_parts(build_demo(service))
-    assert kinds.get("Your access token (write)") == "textbox" and "teach-login" not in kinds
+    assert kinds.get("Your access token (write)") == "Textbox" and "teach-login" not in kinds
     assert handler == "push" and not oauth
-    for name, value in {"SYSTEM": "spaces", "SPACE_ID": "someone/fusion-lens", "OAUTH_CLIENT_ID": "x"}.items():
+    import gradio.oauth
+
+    # What a Space with hf_oauth sets before the app starts (gradio.oauth reads it when imported).
+    space = {"SYSTEM": "spaces", "SPACE_ID": "someone/fusion-lens", "OAUTH_CLIENT_ID": "x", "OAUTH_CLIENT_SECRET": "y",
+             "OAUTH_SCOPES": "openid profile contribute-repos", "OPENID_PROVIDER_URL": "https://huggingface.co"}
+    for name, value in space.items():
         monkeypatch.setenv(name, value)
+        if hasattr(gradio.oauth, name):
+            monkeypatch.setattr(gradio.oauth, name, value)
     kinds, handler, oauth = push_parts(build_demo(service))
-    assert kinds.get("teach-login") == "loginbutton" and "Your access token (write)" not in kinds
+    assert kinds.get("teach-login") == "LoginButton" and "Your access token (write)" not in kinds
     assert handler == "push_signed_in" and oauth
 
 
