@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import fusion  # noqa: E402
 from fusion.data.manifest import read_manifest  # noqa: E402
-from fusion.inputs import decode_inputs  # noqa: E402
+from fusion.modalities import decode_inputs  # noqa: E402
 from fusion.pipeline import predict_items  # noqa: E402
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import fusion  # noqa: E402
-from fusion.inputs import decode_inputs  # noqa: E402
+from fusion.modalities import decode_inputs  # noqa: E402
 from fusion.pipeline import predict_items  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -2,7 +2,7 @@
 
 Training and evaluating a fusion head then takes minutes on a laptop CPU: the encoders run once per
 file, and every later epoch, strategy or evaluation reads their tokens back. Decoding goes through
-``fusion.inputs.decode_inputs``, so the tokens are exactly what serving computes for the same file.
+``fusion.modalities.decode_inputs``, so the tokens are exactly what serving computes for the same file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from . import modalities as registry
 from .encoders import Encoder, Tokens
 from .encoders.base import masked_mean
-from .inputs import decode_inputs
+from .modalities import decode_inputs
 
 BATCH = 16
 

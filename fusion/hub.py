@@ -105,7 +105,7 @@ def model_card(config: dict, repo_id: str | None = None, reports: list[dict] = (
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from .encoders.hub import shipped_weights
+    from .encoders.weights import shipped_weights
 
     encoders, known = config["encoders"], shipped_weights()
     bases = [hub.repo_id for spec in encoders.values() if (hub := known.get(spec["name"], ([], None))[1])]

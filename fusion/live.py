@@ -16,7 +16,8 @@ import torch
 
 from .encoders.base import Tokens
 from .errors import InputError
-from .inputs import decode_inputs, present_inputs
+from .inputs import present_inputs
+from .modalities import decode_inputs
 from .pipeline import LoadedModel, Prediction, build_prediction, to_cpu
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import corrupt, inputs, textnorm
+from .errors import InputError
 
 
 def subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
@@ -229,3 +230,39 @@ register_modality(Modality(
     "text", inputs.decode_text, corrupt.corrupt_text, files=False, explain=explain_text,
     encoded_notes=text_notes, no_evidence=text_no_evidence, widget=text_widget, corruption="typos", color="#55A868",
     hub_task="text-classification", encoder={"name": "all-minilm-l6-v2"}, dim=384, build=build_text))
+
+
+def decode_inputs(encoders: dict, corruption: dict | None = None, seed: int = 0, decode_options: dict | None = None,
+                  **inputs) -> tuple[dict, list[str]]:
+    """Raw inputs {modality: value} -> {modality: canonical input} for the modalities ``encoders`` has,
+    plus notes. Each registered modality (``fusion.modalities``) decodes its own.
+
+    ``encoders``: {modality: encoder} of the model (only its keys are read). ``corruption`` {modality:
+    severity in [0, 1]} degrades an input on purpose (the app's sliders, evaluation, training copies).
+    ``decode_options``: {modality: keyword arguments for its decoder}, what the model's task tells them
+    (``fusion.model.decode_options``: the text aliases of the digits models).
+    """
+    notes, items = [], {}
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        if name not in encoders:
+            notes.append(f"This model has no {name} encoder; the {name} was ignored.")
+            continue
+        try:
+            item, item_notes = modality(name).decode(value, **(decode_options or {}).get(name, {}))
+        except InputError as error:
+            error.modality = name  # the page's advice names the box to clear
+            raise
+        notes += item_notes
+        if item is not None:
+            items[name] = item
+    rng = np.random.default_rng(seed)
+    for name, severity in (corruption or {}).items():
+        if name in items and severity > 0:
+            items[name] = modality(name).corrupt(items[name], float(severity), rng)
+    if not items:
+        wanted = ", ".join(encoders)
+        raise InputError(f"Nothing to predict from: give at least one of {wanted}." +
+                         (f" ({' '.join(notes)})" if notes else ""))
+    return items, notes

@@ -439,7 +439,7 @@ def default_config(labels: list[str], strategy: str = "attention", encoders: dic
 
 
 def decode_options(config: dict) -> dict:
-    """What a model's task tells the decoders (``fusion.inputs.decode_inputs``): {modality: keyword arguments}.
+    """What a model's task tells the decoders (``fusion.modalities.decode_inputs``): {modality: keyword arguments}.
 
     Only a config with ``text_aliases`` has any: the text decoder gets them with the labels (a text already
     naming a label keeps its aliases). Old configs, and taught tasks, have none.

@@ -16,7 +16,7 @@ from . import modalities as registry
 from .encoders import Encoder, resolve_device, shared_encoder
 from .errors import CheckpointError
 from .finetune import apply_overlay
-from .inputs import decode_inputs
+from .modalities import decode_inputs
 from .model import FusionModel, decode_options
 
 

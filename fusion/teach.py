@@ -37,7 +37,8 @@ from .config import TrainConfig
 from .data.manifest import read_manifest_or_zip, write_manifest
 from .errors import InputError
 from .features import FeatureCache
-from .inputs import decode_inputs, present_inputs
+from .inputs import present_inputs
+from .modalities import decode_inputs
 
 MIN_CLASSES, MAX_CLASSES = 2, 10
 MAX_EXAMPLES_PER_CLASS = 40

@@ -18,7 +18,7 @@ from fusion.encoders import DEFAULT_SPECS, shared_encoder
 from fusion.errors import CheckpointError, OptionError
 from fusion.features import FeatureCache, encoder_key
 from fusion.finetune import PrefixView
-from fusion.inputs import decode_inputs
+from fusion.modalities import decode_inputs
 from fusion.model import FusionModel, default_config
 from fusion.train import load_split, make_batch, train
 

@@ -153,13 +153,11 @@ TEST_TEMPLATES = (
 )
 TEMPLATES = {"train": TRAIN_TEMPLATES, "val": VAL_TEMPLATES, "test": TEST_TEMPLATES}
 FILLERS = ("uh", "um", "hmm", "so", "well", "ok", "like")
-ENDINGS = (".", "!", "?", "...", "!!")
 
 FLITE_SHARE = 1 / 3  # share of clips from flite: its voices are recorded people, espeak's are synthetic
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 3.0
 MAX_SILENCE = 0.7  # seconds, before and after the word
-TYPO_RATE = 0.02  # per letter
 WORKERS = min(4, os.cpu_count() or 1)
 # The --hard variant, as AV-MNIST degrades MNIST: images keep only the principal components that hold
 # 25 % of the energy, speech is buried in noise at -5 dB SNR, and half of the text's characters are noise.
@@ -650,10 +648,10 @@ def render_text(label: int, templates: tuple[str, ...], rng: np.random.Generator
     elif style < 0.45:
         text = text.lower()
     if rng.random() < 0.2:
-        text += ENDINGS[rng.integers(len(ENDINGS))]
+        text += negatives.ENDINGS[rng.integers(len(negatives.ENDINGS))]
     out: list[str] = []
     for char in text:
-        if not (char.isalpha() and rng.random() < TYPO_RATE):
+        if not (char.isalpha() and rng.random() < negatives.TYPO_RATE):
             out.append(char)
             continue
         typo = rng.integers(3)

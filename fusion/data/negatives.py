@@ -159,14 +159,17 @@ def names_a_number(text: str, spoken: bool = False) -> bool:
 
 # ---------------------------------------------------------------- texts
 
+# How a typed text of the digits data ends, and how often one of its letters is dropped: the digit texts
+# (``fusion.data.digits``) and the negative ones alike, so the two differ only in what they say.
+ENDINGS = (".", "!", "?", "...", "!!")
+TYPO_RATE = 0.02  # per letter
+
 
 def negative_text(split: str, rng: np.random.Generator) -> tuple[str, str]:
     """A text of the split's that names no number -> (text, source), with casing, endings and typos: for
     train and val, ``MADE_TEXT_SHARE`` of them made from the split's half of the vocabulary
     (``made_text``, source ``words-<split>``), ``PROSE_SHARE`` sentences of the split's packages'
     documentation (``prose``, ``prose-<split>``), the rest from ``TEXTS``."""
-    from .digits import ENDINGS, TYPO_RATE
-
     draw = rng.random() if split != "check" else 1.0
     if draw < MADE_TEXT_SHARE:
         text, source = made_text(split, rng), f"words-{split}"

