@@ -108,6 +108,7 @@ def signed_in_pushes() -> bool:
 def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_strategy: gr.Dropdown) -> None:
     """The Teach tab: classes, examples (from the same kinds of input as the Fuse tab), train, zip in and out."""
     gr.Markdown(TEACH_HELP)
+    signed_in = signed_in_pushes()
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=300):
             with gr.Row(elem_classes="compact-row"):
@@ -139,7 +140,7 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 with gr.Row(elem_classes="compact-row"):
                     repo = gr.Textbox(label="Repository", placeholder="your-name/my-classes", scale=3, min_width=150)
                     private_repo = gr.Checkbox(True, label="private", scale=1, min_width=90)
-                if signed_in_pushes():
+                if signed_in:
                     gr.LoginButton(elem_id="teach-login")
                 else:
                     token = gr.Textbox(label="Your access token (write)", type="password", placeholder="hf_…")
@@ -187,7 +188,7 @@ def build_teach_tab(page: TeachPage, project: gr.State, version: gr.State, fuse_
                 concurrency_limit=1, concurrency_id="teach-train",
                 time_limit=time_limit(train_duration, MAX_TRAIN_SECONDS + 30), api_visibility="private")
     download.click(page.download, project, archive, api_visibility="private")
-    if signed_in_pushes():
+    if signed_in:
         push.click(page.push_signed_in, [project, repo, private_repo], pushed, time_limit=300,
                    api_visibility="private")
     else:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from . import modalities as registry
-from .errors import CheckpointError, HubError
+from .errors import CheckpointError, HubError, OptionError
 
 MODEL_FILES = ["config.json", "*.safetensors", "README.md"]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -54,7 +54,7 @@ def read_reports(folders: Iterable[str | Path]) -> list[dict]:
         try:
             reports.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError):
-            raise CheckpointError(f"{folder} is no report folder: it has no readable metrics.json (write one "
+            raise OptionError(f"{folder} is no report folder: it has no readable metrics.json (write one "
                                   "with `python -m fusion evaluate`).") from None
     return reports
 
@@ -85,7 +85,7 @@ def eval_results(config: dict, reports: list[dict]):
         task_type=task, dataset_type="validation", dataset_name="validation split", dataset_split="validation",
         metric_type="accuracy", metric_name="mean accuracy over every subset of the inputs", metric_value=best)]
     for report in reports:
-        data = Path(report.get("data", "test.csv")).stem
+        data = Path(report["data"]).stem if "data" in report else "evaluation"
         for subset, scores in report.get("subsets", {}).items():
             if scores.get("accuracy") is not None:
                 results.append(EvalResult(
@@ -114,7 +114,7 @@ def model_card(config: dict, repo_id: str | None = None, reports: list[dict] = (
     name = repo_id.split("/")[-1] if repo_id else f"fusion-lens-{config['strategy']}"
     results = eval_results(config, list(reports))
     tasks = [task for m in encoders if (task := registry.modality(m).hub_task)]
-    tags = [*TAGS, f"{config['strategy']}-fusion", *encoders, *tasks, *(mixin_tags or [])]
+    tags = [*TAGS, f"{config['strategy']}-fusion", *encoders, *tasks, *mixin_tags]
     data = ModelCardData(
         license="mit", tags=tags, pipeline_tag=pipeline_tag(encoders), base_model=bases or None,
         base_model_relation="adapter" if bases else None, model_name=name if results else None,

@@ -266,26 +266,26 @@ class FusionModel(nn.Module, PyTorchModelHubMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, device=None, revision: str | None = None,
-                        **hub_options) -> FusionModel:
+                        token: str | None = None, cache_dir=None, force_download: bool = False,
+                        local_files_only: bool = False) -> FusionModel:
         """Load a model folder, a hub repository "user/name" (at ``revision``; downloaded unless
         ``HF_HUB_OFFLINE`` is on, as huggingface_hub does) or a zip holding a model (a Teach project's download:
         its ``model/``). JSON + safetensors only; pickles and paths leaving the folder are refused.
 
-        hub_options: huggingface_hub's (token, cache_dir, force_download, local_files_only).
+        token, cache_dir, force_download, local_files_only: huggingface_hub's, for a repository.
         """
         name = pretrained_model_name_or_path
         if Path(name).suffix.lower() == ".zip" and Path(name).is_file():
             return cls.from_zip(name, device)
-        return cls._from_pretrained(model_id=str(name), revision=revision, map_location=device or "cpu",
-                                    **{"cache_dir": None, "force_download": False, "local_files_only": False,
-                                       "token": None, **hub_options})
+        return cls._from_pretrained(model_id=str(name), revision=revision, cache_dir=cache_dir,
+                                    force_download=force_download, local_files_only=local_files_only, token=token,
+                                    map_location=device or "cpu")
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
-                         local_files_only: bool, token, map_location="cpu", strict: bool = True, config=None
-                         ) -> FusionModel:
+                         local_files_only: bool, token, map_location="cpu") -> FusionModel:
         """The mixin's loading hook: the repository's snapshot (or the folder ``model_id``), its config read
-        and bounded before anything is built (``config``, the mixin's unchecked copy, is not used)."""
+        and bounded before anything is built."""
         from .hub import download_model, is_repo_id
 
         folder = Path(model_id)

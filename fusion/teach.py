@@ -272,9 +272,11 @@ class Project:
 
         short = [c for c in self.classes if self.count(c) == 0]
         if len(self.classes) < MIN_CLASSES or short:
-            missing = f"{', '.join(short[:-1])} and {short[-1]} have" if len(short) > 1 else f"{''.join(short)} has"
-            raise InputError(f"Teach at least {MIN_CLASSES} classes, each with at least one example"
-                             + (f" ({missing} none)." if short else "."))
+            none = ""
+            if short:
+                names = f"{', '.join(short[:-1])} and {short[-1]} have" if len(short) > 1 else f"{short[0]} has"
+                none = f" ({names} none)"
+            raise InputError(f"Teach at least {MIN_CLASSES} classes, each with at least one example{none}.")
         progress = progress or (lambda steps, desc=None: None)
         started = time.monotonic()
         deadline = started + max_seconds

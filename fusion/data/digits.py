@@ -103,8 +103,8 @@ def number_words(languages=LANGUAGES, numbers=(*range(10), *OTHER_NUMBERS)) -> d
     return table
 
 
-TEXT_ALIASES = {word: sorted({*others, *number_words().get(word, [])}) for word, others in ENGLISH_ALIASES.items()}
-TEXT_ALIASES.update({word: others for word, others in number_words().items() if word not in TEXT_ALIASES})
+TEXT_ALIASES = {word: sorted({*ENGLISH_ALIASES.get(word, []), *others})
+                for word, others in {**dict.fromkeys(ENGLISH_ALIASES, []), **number_words()}.items()}
 # MNIST images per class (train, val, test), rows per class of other writers, clip renditions per
 # (voice, word), negative phrases synthesised per (train, val), by build size.
 IMAGES_PER_CLASS = {"full": (350, 50, 100), "small": (10, 5, 10)}
